@@ -1,0 +1,136 @@
+"""Sharpen effect: basic box-Laplacian, smart (bilateral + PIL Sharpness) or CAS (effects.md §1.11).
+
+basic follows EllangoK's Sharpen node, smart and cas follow cubiq's
+ComfyUI_essentials ImageSmartSharpen / ImageCAS, quirks included (Decision (a)).
+"""
+
+import cv2
+import numpy as np
+
+# PIL's ImageFilter.SMOOTH kernel (sum 13), used by PIL/kornia Sharpness.
+_SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=np.uint8)
+_DIAGONALS = np.array([[1, 0, 1], [0, 0, 0], [1, 0, 1]], dtype=np.uint8)
+_NEIGHBOURS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=np.float32)
+_ZERO_BORDER = {"borderType": cv2.BORDER_CONSTANT, "borderValue": 0}
+
+
+def sharpen(image: np.ndarray, *, sharpen_mode: str, sharpen_radius: int, sharpen_alpha: float,
+            noise_radius: int, preserve_edges: float, smart_sharpen_strength: float,
+            smart_sharpen_ratio: float, cas_amount: float) -> np.ndarray:
+    """Sharpen ``image`` with one of three methods (per channel, no colour conversion).
+
+    basic (uses sharpen_radius r, sharpen_alpha α)
+        K = 2r+1 and S = sum of the KxK window around the pixel (zeros outside
+        the image): ``out = clip(α((K²+1)x - S))``. This is the node's kernel
+        (all weights -α, centre α·K²). Borders brighten strongly (the zero
+        padding) and flat areas become α·x, so α ≠ 1 also scales brightness.
+    smart (uses noise_radius, preserve_edges, smart_sharpen_strength f,
+    smart_sharpen_ratio ρ)
+        ``blurred = cv2.bilateralFilter(x, d=noise_radius, sigmaColor=pe,
+        sigmaSpace=0.3((noise_radius-1)/2 - 1) + 0.8)`` when noise_radius > 1,
+        else x, with ``pe = max(1 - preserve_edges, 0.05)`` if preserve_edges
+        > 0, else 0. pe = 0 leaves x unblurred: OpenCV >= 4.14 (5.0 is
+        installed) returns the input for sigmaColor <= 1e-6; older OpenCV blurred
+        with sigma 1 instead. OpenCV uses the radius floor(d/2), so an even d
+        acts like d-1.
+        ``sharpened = clip(D + f(x - D))`` when f > 0, else x, where D is the
+        PIL "SMOOTH" 3x3 average [[1,1,1],[1,5,1],[1,1,1]]/13 of x and the
+        1-px image border keeps x (PIL ImageEnhance.Sharpness as ported by
+        kornia). Note it sharpens the original x, not ``blurred``.
+        ``out = clip(ρ·sharpened + (1-ρ)·blurred)``.
+    cas (uses cas_amount)
+        Contrast-adaptive sharpening on the 3x3 neighbourhood a b c / d e f /
+        g h i, zeros outside the image:
+        ``mn = min(b,d,e,f,h) + min(a,c,g,i)``, ``mx = max(b,d,e,f,h) +
+        max(a,c,g,i)``, ``amp = sqrt(min(mn, 2 - mx) / (mx + 1e-5))``,
+        ``w = -amp(0.125 + 0.075·amount)``,
+        ``out = clip(((b+d+f+h)w + e) / (1 + 4w))``. The zero padding makes
+        mn = 0 on the 1-px border, so border pixels pass through unchanged.
+        (The reference clamps each min at >= 0 and each max at <= 1, no-ops
+        for inputs in [0, 1].)
+
+    Parameters
+    ----------
+    image : np.ndarray
+        float32 HxWx3 in [0, 1]; not modified.
+    sharpen_mode : str
+        "basic", "smart" or "cas".
+    sharpen_radius : int
+        basic: r, 1..15.
+    sharpen_alpha : float
+        basic: α, 0.1..5.
+    noise_radius : int
+        smart: bilateral diameter, 1..25 (1 = no denoising).
+    preserve_edges : float
+        smart: 0..1, higher keeps more edges (smaller sigmaColor).
+    smart_sharpen_strength : float
+        smart: Sharpness factor f, 0..25 (0 = no sharpening, 1 = identity).
+    smart_sharpen_ratio : float
+        smart: weight ρ of the sharpened image against the denoised one, 0..1.
+    cas_amount : float
+        cas: 0..1.
+
+    Returns
+    -------
+    np.ndarray
+        New float32 HxWx3 array in [0, 1].
+    """
+    if sharpen_mode == "basic":
+        return _basic(image, sharpen_radius, sharpen_alpha)
+    if sharpen_mode == "smart":
+        return _smart(image, noise_radius, preserve_edges, smart_sharpen_strength, smart_sharpen_ratio)
+    return _cas(image, cas_amount)
+
+
+def _basic(image: np.ndarray, radius: int, alpha: float) -> np.ndarray:
+    size = 2 * radius + 1
+    window_sum = cv2.boxFilter(image, -1, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    out = cv2.addWeighted(image, alpha * (size * size + 1), window_sum, -alpha, 0.0)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _smart(image: np.ndarray, noise_radius: int, preserve_edges: float, strength: float,
+           ratio: float) -> np.ndarray:
+    sigma_color = max(1.0 - preserve_edges, 0.05) if preserve_edges > 0 else 0.0
+    if noise_radius > 1 and sigma_color > 0:
+        sigma_space = 0.3 * ((noise_radius - 1) * 0.5 - 1) + 0.8
+        blurred = cv2.bilateralFilter(image, noise_radius, sigma_color, sigma_space)
+    else:
+        blurred = image
+
+    if strength > 0:
+        degenerate = cv2.filter2D(image, -1, _SMOOTH)
+        sharpened = cv2.addWeighted(image, strength, degenerate, 1.0 - strength, 0.0)
+        np.clip(sharpened, 0.0, 1.0, out=sharpened)
+        # PIL leaves the 1-px border unfiltered, where D = x gives x back.
+        sharpened[[0, -1]] = image[[0, -1]]
+        sharpened[:, [0, -1]] = image[:, [0, -1]]
+    else:
+        sharpened = image
+
+    out = cv2.addWeighted(sharpened, ratio, blurred, 1.0 - ratio, 0.0)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _cas(image: np.ndarray, amount: float) -> np.ndarray:
+    mn = cv2.erode(image, _CROSS, **_ZERO_BORDER)
+    mn += cv2.erode(image, _DIAGONALS, **_ZERO_BORDER)
+    mx = cv2.dilate(image, _CROSS, **_ZERO_BORDER)
+    mx += cv2.dilate(image, _DIAGONALS, **_ZERO_BORDER)
+    neighbours = cv2.filter2D(image, -1, _NEIGHBOURS, borderType=cv2.BORDER_CONSTANT)
+
+    # amp = sqrt(min(mn, 2 - mx) / (mx + 1e-5)), computed in place in mn.
+    np.minimum(mn, 2.0 - mx, out=mn)
+    mx += 1e-5
+    np.divide(mn, mx, out=mn)
+    np.sqrt(mn, out=mn)
+    weight = mn
+    weight *= -(0.125 + 0.075 * amount)
+    # out = (neighbours * w + e) / (1 + 4w); 1 + 4w >= 0.2 since amp <= 1.
+    neighbours *= weight
+    neighbours += image
+    weight *= 4.0
+    weight += 1.0
+    out = np.divide(neighbours, weight, out=neighbours)
+    return np.clip(out, 0.0, 1.0, out=out)

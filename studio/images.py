@@ -1,0 +1,146 @@
+"""Decoding untrusted image bytes or uploads into a PIL image, refusing anything hostile with a clear error.
+
+Order of checks in :func:`decode_image`, cheapest first: empty input (400), magic bytes of an allowed
+format (415 otherwise), Pillow header parse (400 if the header is corrupt), pixel count from the header
+against the cap (413, before any pixel data is decompressed, so a "decompression bomb" costs nothing),
+full decode (400 if truncated or corrupt), first frame of animations, EXIF orientation.
+Messages name the field and never contain Pillow internals or local paths.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from .errors import InputError
+
+DEFAULT_MAX_PIXELS = 50_000_000
+
+#: Formats accepted, by Pillow name, with the magic bytes that identify them. Everything else is
+#: refused before Pillow sees it: no EPS (Ghostscript), no exotic plugin parsers on untrusted input.
+_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "JPEG": (b"\xff\xd8\xff",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "WEBP": (b"RIFF",),  # plus b"WEBP" at offset 8, see sniff_format
+    "BMP": (b"BM",),
+    "TIFF": (b"II*\x00", b"MM\x00*"),
+}
+#: Pillow opens multi-picture JPEGs (phone cameras) as MPO; they are JPEG bytes.
+_PILLOW_FORMATS = (*_MAGIC, "MPO")
+ALLOWED = "PNG, JPEG, GIF, WebP, BMP or TIFF"
+
+#: Modes effects.process and the upscaler take as they are; the rare rest is normalised.
+_KEPT_MODES = {"RGB", "RGBA", "L", "LA", "P", "I;16", "I", "CMYK", "F"}
+
+
+def max_pixels_default() -> int:
+    """The pixel cap for effects: env ``STUDIO_MAX_PIXELS`` or 50 MP."""
+    raw = os.environ.get("STUDIO_MAX_PIXELS", "")
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"STUDIO_MAX_PIXELS must be a positive integer, got {raw!r}") from None
+    if value <= 0:
+        raise RuntimeError(f"STUDIO_MAX_PIXELS must be a positive integer, got {raw!r}")
+    return value
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The allowed format whose magic bytes start ``head`` (at least 12 bytes for WebP), or None."""
+    for name, magics in _MAGIC.items():
+        if head.startswith(magics):
+            if name == "WEBP" and head[8:12] != b"WEBP":
+                continue
+            return name
+    return None
+
+
+def decode_image(data: bytes | str | os.PathLike, *, field: str,
+                 max_pixels: int | None = None) -> tuple[Image.Image, list[str]]:
+    """Decode image bytes (or a file path, e.g. a Gradio upload) into a fully loaded PIL image.
+
+    Returns the image, EXIF orientation applied, and a list of user-facing warnings (e.g. an animated
+    image of which only the first frame is used). ``max_pixels`` defaults to
+    :func:`max_pixels_default`; Pillow's own decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``)
+    also applies when lower. The mode is one :func:`effects.process` takes as is: RGB, RGBA, L, LA, P,
+    I;16, I, CMYK or F (1-bit becomes L, byte-swapped 16-bit becomes I, other rare modes RGB/RGBA).
+
+    Raises :class:`InputError`: 400 empty, unreadable, corrupt or truncated; 413 too many pixels;
+    415 not an image in an allowed format.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            data = Path(data).read_bytes()
+        except OSError:
+            raise InputError(field, "the uploaded file could not be read") from None
+    if not data:
+        raise InputError(field, "the image is empty (0 bytes)", 400)
+    fmt = sniff_format(data[:16])
+    if fmt is None:
+        raise InputError(field, f"the data is not an image in a supported format; use {ALLOWED}", 415)
+
+    try:
+        image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+    except Image.DecompressionBombError:
+        raise _too_large(field, None, _limit(max_pixels)) from None
+    except Exception:
+        # Unidentified despite the right magic bytes, or a plugin raising SyntaxError, struct.error,
+        # ValueError... on a hostile header.
+        raise InputError(field, f"the {fmt} header is corrupt or truncated", 400) from None
+
+    width, height = image.size
+    if width == 0 or height == 0:
+        raise InputError(field, f"the image has zero size ({width}×{height})", 400)
+    limit = _limit(max_pixels)
+    if width * height > limit:
+        raise _too_large(field, (width, height), limit)
+
+    warnings = []
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        warnings.append(f"{field}: animated or multi-frame image ({frames} frames); only the first "
+                        "frame is used")
+    try:
+        image.load()
+    except MemoryError:
+        raise InputError(field, "the image is too large to decode on this server", 413) from None
+    except Exception:
+        # Truncated or corrupt pixel data surfaces as OSError, SyntaxError, ValueError, EOFError...
+        raise InputError(field, f"the {fmt} data is corrupt or truncated", 400) from None
+
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except Exception:
+        # A broken EXIF block must not sink a good image; drop it so no later step trips on it.
+        image.info.pop("exif", None)
+        image.getexif().clear()
+        warnings.append(f"{field}: the EXIF data is unreadable; orientation was not applied")
+    return _normalise_mode(image), warnings
+
+
+def _limit(max_pixels: int | None) -> int:
+    limit = max_pixels if max_pixels is not None else max_pixels_default()
+    if Image.MAX_IMAGE_PIXELS:
+        limit = min(limit, Image.MAX_IMAGE_PIXELS)
+    return limit
+
+
+def _too_large(field: str, size: tuple[int, int] | None, limit: int) -> InputError:
+    what = f"{size[0]}×{size[1]} ({size[0] * size[1] / 1e6:.1f} MP)" if size else "larger than allowed"
+    return InputError(field, f"the image is {what}; the limit is {limit / 1e6:.1f} megapixels "
+                             "(width × height)", 413)
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+    if image.mode in _KEPT_MODES:
+        return image
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode.startswith("I;16"):
+        return image.convert("I")
+    return image.convert("RGBA" if "A" in image.getbands() else "RGB")
