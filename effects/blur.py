@@ -60,35 +60,30 @@ def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: flo
 
 
 def _kuwahara(image: np.ndarray, radius: int) -> np.ndarray:
-    height, width = image.shape[:2]
     quantised = (image * 255).astype(np.uint8)
+    # Same OpenCV calls on the same float32 layouts as the reference: the
+    # filters' SIMD body and scalar tail round differently, so padding once and
+    # slicing, or filtering the uint8 data directly, changes the float32 means
+    # at some pixels, and with them truncations and quadrant choices.
+    values = quantised.astype(np.float32)
+    # OpenCV's own integer BGR->GRAY on RGB data: the swapped weights and its
+    # fixed-point rounding both decide which quadrant wins.
     gray = cv2.cvtColor(quantised, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    # Channels: R, G, B, g, g**2. All statistics come from one box filter.
-    planes = np.concatenate([quantised.astype(np.float32), gray[..., None], (gray * gray)[..., None]], axis=2)
-
-    # Every quadrant mean is the same (r+1)x(r+1) box mean, read at a shifted
-    # position, so filter once on an r-padded copy and slice four views.
-    # Padding with copyMakeBorder uses the REFLECT_101 rule OpenCV applies at
-    # the border of an anchored sepFilter2D, and the same float32 kernel
-    # 1/(r+1) summed in the same order, so the means are bit-identical to the
-    # reference's four anchored filters.
-    padded = cv2.copyMakeBorder(planes, radius, radius, radius, radius, cv2.BORDER_REFLECT_101)
+    gray_sq = gray * gray
     kernel = np.full(radius + 1, 1.0 / (radius + 1), dtype=np.float32)
-    means = cv2.sepFilter2D(padded, -1, kernel, kernel, anchor=(0, 0))
-    offsets = ((radius, radius), (0, radius), (radius, 0), (0, 0))  # (row, col) of BR, TR, BL, TL
-    quadrants = [means[dy:dy + height, dx:dx + width] for dy, dx in offsets]
 
-    best_var = None
-    out = np.empty((height, width, 3), dtype=np.float32)
-    for index, quadrant in enumerate(quadrants):
-        mean_g = quadrant[..., 3]
-        var = quadrant[..., 4] - mean_g * mean_g
-        if best_var is None:
-            best_var = var
-            out[...] = quadrant[..., :3]
+    out = best_var = None
+    # Anchors (x, y) select the quadrant: bottom-right, top-right, bottom-left, top-left.
+    for anchor in ((0, 0), (0, radius), (radius, 0), (radius, radius)):
+        mean = cv2.sepFilter2D(values, -1, kernel, kernel, anchor=anchor)
+        mean_g = cv2.sepFilter2D(gray, -1, kernel, kernel, anchor=anchor)
+        var = cv2.sepFilter2D(gray_sq, -1, kernel, kernel, anchor=anchor)
+        var -= mean_g * mean_g
+        if out is None:
+            out, best_var = mean, var
             continue
-        # Strict "<" keeps the lowest index on ties, like np.argmin.
-        better = var < best_var
-        np.copyto(best_var, var, where=better)
-        np.copyto(out, quadrant[..., :3], where=better[..., None])
+        # Strict "<" keeps the earlier quadrant on ties, like np.argmin.
+        better = np.less(var, best_var)
+        np.minimum(best_var, var, out=best_var)
+        cv2.copyTo(mean, better.view(np.uint8), out)
     return np.divide(out.astype(np.uint8), np.float32(255.0), dtype=np.float32)

@@ -1,5 +1,6 @@
 """Dissolve effect: per-element random dither between two images (effects.md §1.8)."""
 
+import cv2
 import numpy as np
 
 
@@ -32,4 +33,9 @@ def dissolve(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
         inputs, so it stays in [0, 1] without a clip.
     """
     keep = rng.random(image.shape, dtype=np.float32) < dissolve_factor
-    return np.where(keep, image, other)
+    out = np.array(other, dtype=np.float32, order="C")
+    # Per-element masked copy; cv2.copyTo is several times faster than
+    # np.where here. Viewed as HxW*3 single-channel so the mask is per element.
+    rows = image.shape[0]
+    cv2.copyTo(image.reshape(rows, -1), keep.view(np.uint8).reshape(rows, -1), out.reshape(rows, -1))
+    return out

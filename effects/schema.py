@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .desaturate import DESATURATE_WEIGHTS
+from .tint import TINT_MODES
+
 
 @dataclass(frozen=True)
 class Field:
@@ -106,10 +109,7 @@ EFFECTS: tuple[Effect, ...] = (
     )),
     Effect("tint", "Color tint", _flag("tint", "Enable color tint effect"), (
         _num("tint_strength", "float", 1.0, 0.1, 1, 0.01, "Strength", "Tint strength"),
-        _enum("tint_mode", "sepia", (
-            "sepia", "red", "green", "blue", "cyan", "magenta", "yellow", "purple", "orange", "warm",
-            "cool", "lime", "navy", "vintage", "rose", "teal", "maroon", "peach", "lavender", "olive"),
-            "Mode", "Tint color mode"),
+        _enum("tint_mode", "sepia", tuple(TINT_MODES), "Mode", "Tint color mode"),
     )),
     Effect("dissolve", "Dissolve", _flag("dissolve", "Enable dissolve effect"), (
         Field("dissolve_image_url", "image", "", "Second image", "URL of second image for dissolve"),
@@ -149,9 +149,8 @@ EFFECTS: tuple[Effect, ...] = (
     )),
     Effect("desaturate", "Desaturate", _flag("desaturate", "Enable desaturation effect"), (
         _num("desaturate_factor", "float", 1.0, 0, 1, 0.01, "Factor", "Desaturation factor"),
-        _enum("desaturate_method", "luminance (Rec.709)", (
-            "luminance (Rec.709)", "luminance (Rec.601)", "average", "lightness"), "Method",
-            "Desaturation method"),
+        _enum("desaturate_method", "luminance (Rec.709)", tuple(DESATURATE_WEIGHTS), "Method",
+              "Desaturation method"),
     )),
 )
 

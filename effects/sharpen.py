@@ -65,7 +65,8 @@ def sharpen(image: np.ndarray, *, sharpen_mode: str, sharpen_radius: int, sharpe
     preserve_edges : float
         smart: 0..1, higher keeps more edges (smaller sigmaColor).
     smart_sharpen_strength : float
-        smart: Sharpness factor f, 0..25 (0 = no sharpening, 1 = identity).
+        smart: Sharpness factor f, 0..25. Both 0 and 1 leave x: the node skips
+        f = 0, where PIL would return the smoothed image D.
     smart_sharpen_ratio : float
         smart: weight ρ of the sharpened image against the denoised one, 0..1.
     cas_amount : float

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from .errors import InputError
 
 DEFAULT_MAX_PIXELS = 50_000_000
+_ORIENTATION = 0x0112
 
 #: Formats accepted, by Pillow name, with the magic bytes that identify them. Everything else is
 #: refused before Pillow sees it: no EPS (Ghostscript), no exotic plugin parsers on untrusted input.
@@ -87,18 +88,18 @@ def decode_image(data: bytes | str | os.PathLike, *, field: str,
     try:
         image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
     except Image.DecompressionBombError:
-        raise _too_large(field, None, _limit(max_pixels)) from None
+        # Pillow refuses far-too-large headers itself (above 2 × MAX_IMAGE_PIXELS) before we see them.
+        raise _too_large(field, _limit(max_pixels)) from None
     except Exception:
         # Unidentified despite the right magic bytes, or a plugin raising SyntaxError, struct.error,
         # ValueError... on a hostile header.
         raise InputError(field, f"the {fmt} header is corrupt or truncated", 400) from None
 
+    # Pillow itself refuses zero width or height as a corrupt header, above.
     width, height = image.size
-    if width == 0 or height == 0:
-        raise InputError(field, f"the image has zero size ({width}×{height})", 400)
     limit = _limit(max_pixels)
     if width * height > limit:
-        raise _too_large(field, (width, height), limit)
+        raise _too_large(field, limit, (width, height))
 
     warnings = []
     frames = getattr(image, "n_frames", 1)
@@ -113,13 +114,15 @@ def decode_image(data: bytes | str | os.PathLike, *, field: str,
         # Truncated or corrupt pixel data surfaces as OSError, SyntaxError, ValueError, EOFError...
         raise InputError(field, f"the {fmt} data is corrupt or truncated", 400) from None
 
-    try:
+    # Outputs are re-encoded without metadata, so only the orientation tag matters; keeping just
+    # that tag also stops a damaged EXIF block from failing Pillow when it rewrites the block.
+    exif = image.getexif()
+    orientation = exif.get(_ORIENTATION, 1)
+    exif.clear()
+    image.info.pop("exif", None)
+    if orientation in range(2, 9):
+        exif[_ORIENTATION] = orientation
         ImageOps.exif_transpose(image, in_place=True)
-    except Exception:
-        # A broken EXIF block must not sink a good image; drop it so no later step trips on it.
-        image.info.pop("exif", None)
-        image.getexif().clear()
-        warnings.append(f"{field}: the EXIF data is unreadable; orientation was not applied")
     return _normalise_mode(image), warnings
 
 
@@ -130,10 +133,14 @@ def _limit(max_pixels: int | None) -> int:
     return limit
 
 
-def _too_large(field: str, size: tuple[int, int] | None, limit: int) -> InputError:
-    what = f"{size[0]}×{size[1]} ({size[0] * size[1] / 1e6:.1f} MP)" if size else "larger than allowed"
-    return InputError(field, f"the image is {what}; the limit is {limit / 1e6:.1f} megapixels "
+def _too_large(field: str, limit: int, size: tuple[int, int] | None = None) -> InputError:
+    what = f"{size[0]}×{size[1]} ({_megapixels(size[0] * size[1])})" if size else "larger than allowed"
+    return InputError(field, f"the image is {what}; the limit is {_megapixels(limit)} "
                              "(width × height)", 413)
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} MP" if pixels >= 100_000 else f"{pixels} pixels"
 
 
 def _normalise_mode(image: Image.Image) -> Image.Image:

@@ -39,7 +39,7 @@ def test_rgba_alpha_passes_through_untouched():
     out = process(img, {"enable_solarize": True, "solarize_threshold": 0.0})
     assert out.mode == "RGBA"
     assert np.array_equal(np.asarray(out)[..., 3], alpha)
-    assert np.array_equal(np.asarray(out)[..., :3], 255 - rgb)  # every value > 0 is inverted
+    assert np.array_equal(np.asarray(out)[..., :3], np.where(rgb > 0, 255 - rgb, rgb))  # strict >
     la = process(img.convert("LA"), {})
     assert la.mode == "RGBA" and np.array_equal(np.asarray(la)[..., 3], alpha)
 

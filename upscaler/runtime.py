@@ -20,6 +20,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from upscaler.graph import session_config
+
 DEVICES = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
@@ -99,22 +101,26 @@ def create_session(model: onnx.ModelProto, initializers: dict[str, np.ndarray]) 
     Parameters
     ----------
     model : onnx.ModelProto
-        Graph whose large initializers are external-data placeholders (keeps the proto under 2 GB).
+        Graph whose large initializers are external data (keeps the proto under 2 GB): either
+        references into a memory-mapped weight file, which onnxruntime maps itself, or placeholders
+        fed from ``initializers``.
     initializers : dict of str to ndarray
-        Arrays for those placeholders, by initializer name. On CPU onnxruntime uses these buffers in
-        place, so they must be C-contiguous; they are referenced from the returned session
-        (``session.aurasr_initializers``) so they live exactly as long as the session does.
+        Arrays for the placeholders, by initializer name, C-contiguous. They are referenced from the
+        returned session (``session.aurasr_initializers``) so they live as long as the session does.
 
     Returns
     -------
     onnxruntime.InferenceSession
-        Session on the providers from :func:`providers`, all graph optimisations on.
+        Session on the providers from :func:`providers`, all graph optimisations on, plus the entries
+        of ``upscaler.graph.session_config(model)`` (weight file folder, no pre-packing).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = _threads()
     options.inter_op_num_threads = 1
+    for key, value in session_config(model).items():
+        options.add_session_config_entry(key, value)
     names = list(initializers)
     arrays = [np.ascontiguousarray(initializers[name]) for name in names]
     values = [ort.OrtValue.ortvalue_from_numpy(array) for array in arrays]

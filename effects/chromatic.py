@@ -1,0 +1,65 @@
+"""Chromatic aberration: an integer wrap-around shift per colour channel (effects.md §1.3).
+
+Each of R, G, B is rolled independently, like the reference node's ``torch.roll``: content leaving one
+edge re-enters at the opposite edge (no padding, no interpolation). That wrap-around shows
+opposite-edge content at the borders; it is kept for fal compatibility (Decision (a)).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _roll_into(dst: np.ndarray, src: np.ndarray, shift: int, axis: int) -> None:
+    """``dst = np.roll(src, shift, axis)`` for 2-D views, written in place with two slice copies."""
+    n = src.shape[axis]
+    shift %= n
+    if shift == 0:
+        dst[...] = src
+        return
+    head = [slice(None), slice(None)]
+    tail = [slice(None), slice(None)]
+    head[axis], tail[axis] = slice(shift, None), slice(None, n - shift)
+    dst[tuple(head)] = src[tuple(tail)]
+    head[axis], tail[axis] = slice(None, shift), slice(n - shift, None)
+    dst[tuple(head)] = src[tuple(tail)]
+
+
+def chromatic(image: np.ndarray, *, red_shift: int, red_direction: str, green_shift: int,
+              green_direction: str, blue_shift: int, blue_direction: str) -> np.ndarray:
+    """Shift each colour channel by a whole number of pixels, wrapping around the image edges.
+
+    For a channel with shift ``s``:
+
+    * ``"horizontal"``: ``out[i, j] = in[i, (j - s) mod W]``; positive ``s`` moves content **right**.
+    * ``"vertical"``: ``out[i, j] = in[(i + s) mod H, j]``; positive ``s`` moves content **up**
+      (the node negates vertical shifts so that positive means up).
+
+    Shifts larger than the image wrap around completely (``s mod W`` or ``s mod H``), so images of
+    width or height 1 are returned unchanged along that axis.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        float32 HxWx3 in [0, 1]; not modified.
+    red_shift, green_shift, blue_shift : int
+        Shift in pixels, -20..20. 0 leaves the channel untouched.
+    red_direction, green_direction, blue_direction : str
+        ``"horizontal"`` or ``"vertical"``.
+
+    Returns
+    -------
+    np.ndarray
+        New float32 HxWx3 array. Values are only moved, so they stay in [0, 1] without a clip.
+    """
+    out = np.empty_like(image)
+    channels = ((red_shift, red_direction), (green_shift, green_direction),
+                (blue_shift, blue_direction))
+    for c, (shift, direction) in enumerate(channels):
+        if direction not in ("horizontal", "vertical"):
+            name = ("red", "green", "blue")[c]
+            raise ValueError(f"{name}_direction must be horizontal or vertical; got {direction!r}")
+        if direction == "vertical":
+            _roll_into(out[:, :, c], image[:, :, c], -shift, axis=0)
+        else:
+            _roll_into(out[:, :, c], image[:, :, c], shift, axis=1)
+    return out

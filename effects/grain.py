@@ -1,0 +1,261 @@
+"""Film grain: the reference FilmGrain noise (statistically) and five film looks built on it.
+
+effects.md §1.1 (reference maths), §6 and Decision (e) (styles), Decision (f) (seeded randomness).
+
+The reference noise
+-------------------
+FilmGrain sums 4 octaves (o = 0..3, amplitude 0.5**o) of a gradient noise on a lattice of
+``scale * 2**o`` cells across the image. Pixel (i, j) sits at fractional cell position
+``xf = frac(j/W * s_o)``, ``yf = frac(i/H * s_o)``, fades ``u = xf²(3 - 2xf)``, ``v = yf²(3 - 2yf)``.
+Unlike Perlin noise, the four corner gradients are drawn *per pixel* (independently, each uniform over
+(±1, ±1)), so the result is near-white per-pixel noise whose amplitude varies periodically over each
+cell; ``grain_scale`` changes that pattern, not the grain size. The octave value is the bilinear blend
+of the four corner dot products. Expanding it, it is a sum of eight independent random signs:
+
+    N_o = (1-v)(s1 p + s2 q) + v(s3 p + s4 q)  +  (1-u)(t1 p' + t2 q') + u(t3 p' + t4 q')
+    with p = (1-u) xf, q = u (1-xf), p' = (1-v) yf, q' = v (1-yf),
+
+where the s are the gradients' x components and the t their y components (the signs of the corners
+with an ``xf - 1`` or ``yf - 1`` offset are folded into the random signs, which does not change the
+distribution). The field is min-max normalised to [0, 1], mapped to ``(2N - 1) * intensity`` and added
+to R, G and B alike (monochrome grain), then clipped.
+
+How it is computed fast
+-----------------------
+Each half of N_o (the s half and the t half) depends only on (xf, yf) and 4 random bits. With xf and
+yf quantised to 64 levels (cell midpoints), each half is one 65536-entry table lookup
+(``cv2.LUT`` with a 16-bit index: 6 + 6 position bits and 4 random bits), precomputed at import in
+int16 fixed point with the octave weight folded in. A whole field is then 8 lookups plus integer adds;
+all random bits (4 bytes per pixel) come from one draw. Every pixel's value is drawn from exactly the
+reference's distribution at a position at most 1/128 cell away, which changes the global statistics by
+far less than their run-to-run spread (``modern`` is statistical parity, Decision (e)). The reference's
+legacy-RNG draws are not reproduced (Decision (f)); a given ``rng`` state always gives the same output.
+
+Styles (this project's own looks, not parity; fal's are unpublished, §6)
+-----------------------------------------------------------------------
+All styles use the same normalised noise ``n`` in [-1, 1] and scale every change by ``intensity``, so
+intensity 0 returns the image unchanged. ``L`` is Rec.601 luma and ``m(L) = 4 L (1 - L)`` is a
+midtone weight (1 at mid-grey, 0 at black and white).
+
+* ``modern``: the reference, ``x + I n`` on all channels.
+* ``analog``: softer, clumpier grain: the noise blurred by a gaussian (sigma 0.7 px, its standard
+  deviation restored), at 0.6 of the amplitude and weighted towards the midtones like film grain,
+  ``x + 0.6 I n_b (0.25 + 0.75 m(L))``.
+* ``kodak``: warm. Grain in (R, G, B) at (1, 0.9, 0.75) I, plus a warm midtone cast
+  ``+I m(L) (0.15, 0.06, -0.12)``.
+* ``fuji``: cool and green. Grain at (0.85, 1, 0.9) I, plus a cyan-green midtone cast
+  ``+I m(L) (-0.12, 0.06, 0.05)``.
+* ``cinematic``: finer, lower-amplitude grain (0.5 I) and a mild S-shaped contrast curve on luma
+  (``+0.6 I (smoothstep(L) - L)`` on every channel).
+* ``newspaper``: high-contrast monochrome halftone. Luma with contrast 1.6 is thresholded against a
+  45-degree dot screen (pitch ~``min(H, W) / 170`` px, at least 3 px), jittered by the grain; the
+  black-ink-on-newsprint result is blended over the image with weight ``min(1, 2 I)``, so fal's
+  default intensity 0.4 already reads as print and 0.5 and above is pure print.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_POSITION_BITS = 6
+_OCTAVES = 4
+# int16 fixed point: |each octave half| <= 0.5 * 0.5**o, so the whole sum stays below 1.875 * 16384.
+_FIXED_ONE = 16384
+# The newspaper style's two tones.
+_PAPER, _INK = np.float32(0.93), np.float32(0.1)
+
+
+def _half_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The s half and the t half of one octave for every (yq, xq, 4 random bits), as 65536-vectors.
+
+    Index layout: ``yq << 10 | xq << 4 | bits``; bit k of ``bits`` is the sign of the k-th term.
+    """
+    mid = (np.arange(1 << _POSITION_BITS) + 0.5) / (1 << _POSITION_BITS)
+    yf, xf = mid[:, None, None], mid[None, :, None]
+    bits = np.arange(16)[None, None, :]
+    s1, s2, s3, s4 = (1 - 2 * ((bits >> k) & 1) for k in range(4))
+    u, v = xf * xf * (3 - 2 * xf), yf * yf * (3 - 2 * yf)
+    p, q = (1 - u) * xf, u * (1 - xf)
+    p_, q_ = (1 - v) * yf, v * (1 - yf)
+    s_half = (1 - v) * (s1 * p + s2 * q) + v * (s3 * p + s4 * q)
+    # The t half has the same form with x and y swapped; its four signs come from a separate random
+    # nibble at lookup time, so the same bit-to-sign mapping can be reused here.
+    t_half = (1 - u) * (s1 * p_ + s2 * q_) + u * (s3 * p_ + s4 * q_)
+    return s_half.reshape(-1), t_half.reshape(-1)
+
+
+_S_HALF, _T_HALF = _half_tables()
+#: Per octave, the (s half, t half) lookup tables in int16 fixed point, octave weight included.
+_TABLES = tuple(
+    tuple(np.round(half * _FIXED_ONE * 0.5 ** o).astype(np.int16) for half in (_S_HALF, _T_HALF))
+    for o in range(_OCTAVES))
+
+
+def _cell_codes(n: int, cells: float) -> np.ndarray:
+    """Quantised fractional cell position of ``n`` pixels, ``floor(frac(k/n * cells) * 64)``."""
+    t = np.linspace(0.0, 1.0, n, endpoint=False) * cells
+    frac = t - np.floor(t)
+    return np.minimum(frac * (1 << _POSITION_BITS), (1 << _POSITION_BITS) - 1).astype(np.uint16)
+
+
+def _noise_field(h: int, w: int, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """The un-normalised 4-octave field (int16, HxW, ``_FIXED_ONE`` = 1.0)."""
+    random_bytes = rng.integers(0, 2**64, size=(_OCTAVES * h * w + 7) // 8, dtype=np.uint64)
+    octave_bits = random_bytes.view(np.uint8)[:_OCTAVES * h * w].reshape(_OCTAVES, h, w)
+    position = np.empty((h, w), np.uint16)
+    index = np.empty((h, w), np.uint16)
+    signs = np.empty((h, w), np.uint8)
+    term = np.empty((h, w), np.int16)
+    field = np.zeros((h, w), np.int16)
+
+    def add_half(table: np.ndarray) -> None:
+        np.bitwise_or(position, signs, out=index)
+        np.add(field, cv2.LUT(index, table, dst=term), out=field)
+
+    for o, (s_table, t_table) in enumerate(_TABLES):
+        cells = scale * 2**o
+        np.bitwise_or((_cell_codes(h, cells) << 10)[:, None], (_cell_codes(w, cells) << 4)[None, :],
+                      out=position)
+        # One random byte per octave and pixel: low nibble for the s half, high nibble for the t half.
+        np.bitwise_and(octave_bits[o], 15, out=signs)
+        add_half(s_table)
+        np.right_shift(octave_bits[o], 4, out=signs)
+        add_half(t_table)
+    return field
+
+
+def _normalised_noise(field: np.ndarray, amplitude: float) -> np.ndarray:
+    """``amplitude * (2 (N - min) / (max - min) - 1)`` as float32 HxW, via one 16-bit lookup.
+
+    A constant field (e.g. a 1x1 image, where the reference divides 0 by 0) gives zero noise.
+    """
+    low, high = int(field.min()), int(field.max())
+    if high == low:
+        return np.zeros(field.shape, np.float32)
+    values = np.arange(65536, dtype=np.uint16).view(np.int16).astype(np.float64)
+    table = (amplitude * (2 * (values - low) / (high - low) - 1)).astype(np.float32)
+    return cv2.LUT(field.view(np.uint16), table)
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    """Rec.601 luma (OpenCV's RGB→GRAY), float32 HxW."""
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def _midtones(luma: np.ndarray) -> np.ndarray:
+    """``m(L) = 4 L (1 - L)``: 1 at mid-grey, 0 at black and white."""
+    return 4 * luma * (1 - luma)
+
+
+def _mix(planes: list[np.ndarray], matrix: list) -> np.ndarray:
+    """RGB = ``matrix @ planes`` per pixel; ``matrix`` is 3 x len(planes), at most 3 planes.
+
+    ``cv2.transform`` expands HxW planes to RGB in one pass, several times faster than numpy's
+    broadcast over a trailing axis of length 3. It is only fast from exactly 3 channels, so missing
+    planes are filled with the first plane at weight zero.
+    """
+    matrix = np.asarray(matrix, np.float32).reshape(3, len(planes))
+    padding = 3 - len(planes)
+    stack = cv2.merge(planes + planes[:1] * padding)
+    return cv2.transform(stack, np.hstack([matrix, np.zeros((3, padding), np.float32)]))
+
+
+def _add_clipped(image: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """``clip(image + delta)``, computed in ``delta``'s buffer (a fresh RGB array)."""
+    np.add(delta, image, out=delta)
+    return np.clip(delta, 0.0, 1.0, out=delta)
+
+
+def _blurred(noise: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-blurred noise, rescaled so white noise keeps its standard deviation."""
+    kernel = cv2.getGaussianKernel(2 * int(np.ceil(3 * sigma)) + 1, sigma)
+    gain = 1 / float(np.sum(kernel**2))  # sqrt(sum of 2-D weights²) = sum of 1-D weights²
+    return cv2.sepFilter2D(noise, -1, kernel * gain, kernel, borderType=cv2.BORDER_REFLECT_101)
+
+
+def _halftone(image: np.ndarray, jitter: np.ndarray) -> np.ndarray:
+    """Black ink dots on newsprint: contrasty luma thresholded against a 45-degree dot screen.
+
+    Paper where ``1.6 (L - 0.5) + 0.5 + jitter > screen``, ink elsewhere, with the dot screen
+    ``0.5 + 0.5 cos(2 pi i / pitch) cos(2 pi j / pitch)`` (cos·cos = dots on a 45° grid).
+    """
+    h, w, _ = image.shape
+    pitch = max(3.0, min(h, w) / 170)
+    rows = (0.5 * np.cos(np.arange(h) * (2 * np.pi / pitch))).astype(np.float32)
+    cols = np.cos(np.arange(w) * (2 * np.pi / pitch)).astype(np.float32)
+    # Both sides minus 0.5: 1.6 L - 0.8 + jitter - 0.5 cos cos > 0. A strict threshold on that
+    # difference is much faster than np.where on a random mask.
+    margin = cv2.addWeighted(_luma(image), 1.6, jitter, 1.0, -0.8)
+    margin -= rows[:, None] * cols[None, :]
+    page = cv2.threshold(margin, 0.0, _PAPER - _INK, cv2.THRESH_BINARY, dst=margin)[1]
+    page += _INK
+    return cv2.merge([page, page, page])
+
+
+def _modern(image: np.ndarray, field: np.ndarray, i: float) -> np.ndarray:
+    noise = _normalised_noise(field, i)
+    return _add_clipped(image, cv2.merge([noise, noise, noise]))
+
+
+def _analog(image: np.ndarray, field: np.ndarray, i: float) -> np.ndarray:
+    weight = 0.25 + 0.75 * _midtones(_luma(image))
+    softened = _blurred(_normalised_noise(field, 1.0), 0.7) * weight
+    return _add_clipped(image, _mix([softened], [0.6 * i] * 3))
+
+
+def _kodak(image: np.ndarray, field: np.ndarray, i: float) -> np.ndarray:
+    planes = [_normalised_noise(field, 1.0), _midtones(_luma(image))]
+    return _add_clipped(image, _mix(planes, [[i, 0.15 * i], [0.9 * i, 0.06 * i], [0.75 * i, -0.12 * i]]))
+
+
+def _fuji(image: np.ndarray, field: np.ndarray, i: float) -> np.ndarray:
+    planes = [_normalised_noise(field, 1.0), _midtones(_luma(image))]
+    return _add_clipped(image, _mix(planes, [[0.85 * i, -0.12 * i], [i, 0.06 * i], [0.9 * i, 0.05 * i]]))
+
+
+def _cinematic(image: np.ndarray, field: np.ndarray, i: float) -> np.ndarray:
+    luma = _luma(image)
+    curve = luma * luma * (3 - 2 * luma) - luma
+    return _add_clipped(image, _mix([_normalised_noise(field, 1.0), curve], [[0.5 * i, 0.6 * i]] * 3))
+
+
+def _newspaper(image: np.ndarray, field: np.ndarray, i: float) -> np.ndarray:
+    weight = min(1.0, 2 * i)
+    print_ = _halftone(image, _normalised_noise(field, 0.15))
+    return cv2.addWeighted(image, 1 - weight, print_, weight, 0.0)
+
+
+#: ``grain_style`` -> how the style applies the noise field, in fal's enum order.
+_STYLES = {"modern": _modern, "analog": _analog, "kodak": _kodak, "fuji": _fuji,
+           "cinematic": _cinematic, "newspaper": _newspaper}
+
+
+def grain(image: np.ndarray, *, grain_intensity: float, grain_scale: float, grain_style: str,
+          rng: np.random.Generator) -> np.ndarray:
+    """Add film grain in one of fal's six styles (see the module docstring for every formula).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        float32 HxWx3 in [0, 1]; not modified.
+    grain_intensity : float
+        I, 0..1: the grain's peak amplitude (``modern``) and the strength of every style. 0 returns
+        the image unchanged.
+    grain_scale : float
+        1..100: lattice cells across the image for the first octave. It shapes the periodic
+        amplitude pattern of the reference noise, not the grain size.
+    grain_style : str
+        ``"modern"`` (the reference, statistically), ``"analog"``, ``"kodak"``, ``"fuji"``,
+        ``"cinematic"`` or ``"newspaper"`` (this project's own looks, Decision (e)).
+    rng : np.random.Generator
+        Source of all randomness (4 random bytes per pixel). The same state gives the same output.
+
+    Returns
+    -------
+    np.ndarray
+        New float32 HxWx3 array clipped to [0, 1].
+    """
+    if grain_style not in _STYLES:
+        raise ValueError(f"grain_style must be one of {', '.join(_STYLES)}; got {grain_style!r}")
+    h, w, _ = image.shape
+    return _STYLES[grain_style](image, _noise_field(h, w, grain_scale, rng), grain_intensity)

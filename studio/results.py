@@ -1,0 +1,60 @@
+"""Encoding results the way fal answers them: a lossless PNG plus an ``Image`` record.
+
+fal's ``Image`` type is ``{url, content_type, file_name, file_size, width, height}``; both the Gradio
+endpoints and the JSON endpoints build it here, from the PNG bytes actually served.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import uuid
+from pathlib import Path
+
+from gradio.utils import get_upload_folder
+from PIL import Image
+
+CONTENT_TYPE = "image/png"
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """Lossless PNG bytes of ``image`` (alpha kept). Level 1 compression: CPU time matters more than
+    a few percent of file size for multi-megapixel results."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def new_file_name() -> str:
+    """A random file name like fal's (``z9RV14K95DvU.png``)."""
+    return f"{uuid.uuid4().hex[:12]}.png"
+
+
+def image_record(png: bytes, size: tuple[int, int], *, url: str, file_name: str) -> dict:
+    """fal's ``Image`` record for PNG bytes of an image of ``size`` (width, height)."""
+    return {"url": url, "content_type": CONTENT_TYPE, "file_name": file_name,
+            "file_size": len(png), "width": size[0], "height": size[1]}
+
+
+def data_uri(png: bytes) -> str:
+    """The PNG as a ``data:`` URI, how the JSON endpoints hand images back."""
+    return f"data:{CONTENT_TYPE};base64,{base64.b64encode(png).decode('ascii')}"
+
+
+def cache_folder() -> Path:
+    """Where the studio writes files it hands to Gradio: inside Gradio's own cache folder."""
+    return Path(get_upload_folder()) / "studio"
+
+
+def save_png(image: Image.Image) -> tuple[Path, dict]:
+    """Write ``image`` as a PNG into Gradio's cache folder and return the path and its fal record.
+
+    Writing straight into the cache means Gradio serves the file as is (no second copy) and the
+    Blocks' ``delete_cache`` removes it later. The record's ``url`` is the server-relative address
+    Gradio serves the file at.
+    """
+    png = encode_png(image)
+    name = new_file_name()
+    path = cache_folder() / uuid.uuid4().hex / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return path, image_record(png, image.size, url=f"/gradio_api/file={path}", file_name=name)

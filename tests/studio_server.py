@@ -1,0 +1,60 @@
+"""Test helpers for the studio: run app.py's server in-process, and a tiny AuraSR in an offline HF cache."""
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+
+import upscaler
+from hf_cache import write_hf_cache
+from tiny_aurasr import random_weights, tiny_config, write_checkpoint
+from upscaler.config import AuraConfig
+from upscaler.weights import REPOS
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (Gradio must be given a real number, never 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app() -> Iterator[str]:
+    """Launch ``app.demo`` with the JSON routes on a free port; yield its URL; close it afterwards."""
+    import app
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=free_port(),
+                           prevent_thread_lock=True, quiet=True)
+    try:
+        yield url
+    finally:
+        app.demo.close()
+
+
+@contextlib.contextmanager
+def tiny_aurasr_hub(cache: Path) -> Iterator[None]:
+    """Both checkpoints (v1, v2) as tiny seeded models in an offline HF cache at ``cache``.
+
+    The upscaler's real download path (``hf_hub_download``) runs against it. Cached models and
+    sessions are dropped on entry and exit so no other test sees the tiny ones.
+    """
+    config = tiny_config()
+    for seed, (checkpoint, repo) in enumerate(REPOS.items()):
+        folder = cache.parent / f"{cache.name}-files-{checkpoint}"
+        write_checkpoint(folder, config, random_weights(AuraConfig.from_dict(config), seed))
+        write_hf_cache(cache, repo, {name: (folder / name).read_bytes()
+                                     for name in ("config.json", "model.safetensors")})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_CACHE", str(cache))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        for checkpoint in REPOS:
+            upscaler.register_model(checkpoint, None)
+        try:
+            yield
+        finally:
+            for checkpoint in REPOS:
+                upscaler.register_model(checkpoint, None)

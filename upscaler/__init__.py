@@ -1,0 +1,270 @@
+"""AuraSR 4x upscaling on onnxruntime, reproducing fal.ai's ``fal-ai/aura-sr`` endpoint.
+
+Public entry point: :func:`upscale`. Checkpoints ``"v1"`` (``fal/AuraSR``) and ``"v2"``
+(``fal/AuraSR-v2``) are downloaded into the Hugging Face cache on first use (see
+:mod:`upscaler.weights`); the ONNX graph and the onnxruntime session are built once per
+(checkpoint, batch size) and reused by every later request, from any thread.
+
+Environment variables (read per call)
+-------------------------------------
+AURASR_DEVICE
+    ``auto`` (default), ``cpu`` or ``cuda``; see :mod:`upscaler.runtime`.
+AURASR_THREADS
+    onnxruntime intra-op threads, 0 (default) = one per physical core.
+AURASR_BATCH
+    Tiles per ``session.run`` (the static batch of the graph). Default 1 on CPU, 8 on CUDA.
+AURASR_MAX_INPUT_PIXELS
+    Largest accepted input, in pixels (width x height). Default: see :func:`max_input_pixels`.
+
+Model hook (tests, probes): :func:`register_model` serves a checkpoint name from any
+:class:`TileModel` (an ONNX builder with the AuraSR I/O signature) instead of the Hub weights.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import psutil
+from PIL import Image, ImageOps
+
+from upscaler.config import CheckpointError
+from upscaler.graph import INPUT_NAMES, OUTPUT_NAME, build_model
+from upscaler.runtime import create_session, device
+from upscaler.tiling import SCALE, upscale_array, to_uint8
+from upscaler.weights import REPOS, WeightsUnavailableError, load_checkpoint
+
+__all__ = [
+    "CHECKPOINTS",
+    "UPSCALING_FACTORS",
+    "CheckpointError",
+    "TileModel",
+    "WeightsUnavailableError",
+    "batch_size",
+    "load_model",
+    "max_input_pixels",
+    "register_model",
+    "upscale",
+]
+
+CHECKPOINTS = tuple(REPOS)
+UPSCALING_FACTORS = (SCALE,)
+
+# Peak working memory per input pixel, overlapped mode: two float32 RGB canvases at 16x the pixels
+# (384 B), the two blend weight maps and their sum (192 B), uint8 output and its PIL copy (96 B),
+# input copies and alpha (about 60 B); rounded up.
+_BYTES_PER_INPUT_PIXEL = 800
+# Share of the currently available RAM one request may plan to use.
+_RAM_SHARE = 0.5
+# Time bound: the real model needs seconds per 64x64 tile on a CPU (about 64 tiles, minutes, at
+# 512x512) and milliseconds on a GPU.
+_TIME_CAP_PIXELS = {"cpu": 512 * 512, "cuda": 2048 * 2048}
+
+
+@dataclass(frozen=True)
+class TileModel:
+    """A 4x tile model as the tiler needs it.
+
+    tile: input tile size T. z_dim: width of the style latent ``z``.
+    build: ``build(batch) -> (onnx.ModelProto, initializers)``, a graph with inputs ``lowres``
+    [B, 3, T, T], ``z`` [B, z_dim], ``noise_aug`` [B, 3, T, T] and output ``rgb`` [B, 3, 4T, 4T] in [0, 1]
+    for a static batch B, plus the arrays to feed as external initializers.
+    """
+
+    tile: int
+    z_dim: int
+    build: Callable[[int], tuple[onnx.ModelProto, dict[str, np.ndarray]]]
+
+
+def load_model(checkpoint: str) -> TileModel:
+    """The Hub checkpoint as a :class:`TileModel` (weights fetched and checked now, graph built later)."""
+    cfg, weights = load_checkpoint(checkpoint)
+    return TileModel(cfg.input_image_size, cfg.style_network.dim_in, functools.partial(build_model, cfg, weights))
+
+
+_lock = threading.Lock()
+_models: dict[str, TileModel] = {}
+_sessions: dict[tuple[str, int], ort.InferenceSession] = {}
+
+
+def register_model(checkpoint: str, model: TileModel | None) -> None:
+    """Serve ``checkpoint`` from ``model`` instead of its Hub weights; ``None`` restores the Hub weights.
+
+    Drops the cached sessions of that checkpoint. Meant for tests and probe models.
+    """
+    _check_checkpoint(checkpoint)
+    with _lock:
+        for key in [key for key in _sessions if key[0] == checkpoint]:
+            del _sessions[key]
+        if model is None:
+            _models.pop(checkpoint, None)
+        else:
+            _models[checkpoint] = model
+
+
+def _session(checkpoint: str, batch: int) -> tuple[TileModel, ort.InferenceSession]:
+    # One lock for all: loading is rare and a second request for the same checkpoint must wait for
+    # the first load rather than start another 2.5 GB one.
+    with _lock:
+        model = _models.get(checkpoint)
+        if model is None:
+            model = _models[checkpoint] = load_model(checkpoint)
+        key = (checkpoint, batch)
+        if key not in _sessions:
+            _sessions[key] = create_session(*model.build(batch))
+        return model, _sessions[key]
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name}={raw!r} is not valid; allowed values: an integer >= 1")
+    return value
+
+
+def batch_size() -> int:
+    """Tiles per ``session.run``: ``AURASR_BATCH``, else 8 on CUDA and 1 on CPU."""
+    return _env_int("AURASR_BATCH", 8 if device() == "cuda" else 1)
+
+
+def max_input_pixels() -> int:
+    """Largest input (width x height, in pixels) :func:`upscale` accepts.
+
+    ``AURASR_MAX_INPUT_PIXELS`` if set; otherwise the smaller of a time bound (512x512 on CPU,
+    2048x2048 on CUDA) and what fits in half the currently available RAM at about 800 bytes of
+    working memory per input pixel (the overlapped mode's float32 canvases at 16x the pixels).
+    """
+    ram_cap = int(psutil.virtual_memory().available * _RAM_SHARE) // _BYTES_PER_INPUT_PIXEL
+    return _env_int("AURASR_MAX_INPUT_PIXELS", min(_TIME_CAP_PIXELS[device()], ram_cap))
+
+
+def _check_checkpoint(checkpoint: object) -> None:
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}; got {checkpoint!r}")
+
+
+def _to_float_rgb(image: Image.Image) -> tuple[np.ndarray, Image.Image | None]:
+    """float32 ``[H, W, 3]`` RGB in [0, 1] (``uint8 / 255`` as the reference) and the alpha band or None.
+
+    16-bit grey (modes ``I;16*`` and ``I``, as 16-bit PNGs open) is scaled by 1/65535 instead of being
+    clipped to 8 bits; any image with transparency (RGBA, LA, PA, P or RGB/L with a transparent colour)
+    yields its alpha; every other mode goes through Pillow's ``convert("RGB")``.
+    """
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        grey = np.asarray(image).astype(np.float32)
+        np.clip(grey, 0.0, 65535.0, out=grey)
+        grey /= np.float32(65535.0)
+        return np.repeat(grey[..., None], 3, axis=2), None
+    alpha = None
+    if image.has_transparency_data:
+        image = image.convert("RGBA")
+        alpha = image.getchannel("A")
+    rgb = np.asarray(image.convert("RGB"))
+    return rgb.astype(np.float32) / np.float32(255.0), alpha
+
+
+def upscale(
+    image: Image.Image,
+    *,
+    upscaling_factor: int = 4,
+    overlapping_tiles: bool = False,
+    checkpoint: str = "v1",
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Image.Image, dict]:
+    """Upscale ``image`` 4x with AuraSR, as fal's ``fal-ai/aura-sr``.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        Any mode. EXIF orientation is applied first. Alpha (if any) is upscaled separately with
+        Lanczos and re-attached, so RGBA/LA/PA/transparent-P inputs give RGBA, everything else RGB.
+    upscaling_factor : int
+        Must be 4 (fal: "more coming soon").
+    overlapping_tiles : bool
+        Add a second pass on tiles shifted by half a tile and blend the two (no seams, ~2x time).
+    checkpoint : str
+        ``"v1"`` (fal/AuraSR) or ``"v2"`` (fal/AuraSR-v2).
+    seed : int, optional
+        Seeds the ``np.random.Generator`` of the per-tile style latents and input noise
+        (``0.001 * N(0, 1)``; draw order in :mod:`upscaler.tiling`). Same seed, same input, same
+        batch size and device: same bytes. None draws fresh entropy.
+    progress : callable, optional
+        ``progress(done_tiles, total_tiles)`` after each batch of tiles (both passes in the total).
+
+    Returns
+    -------
+    (PIL.Image.Image, dict)
+        The upscaled image (4x width and height) and timings in seconds: ``load`` (checkpoint, graph and
+        session; ~0 once cached), ``preprocess``, ``inference`` (tiling and onnxruntime), ``postprocess``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``upscaling_factor``, ``checkpoint``, ``overlapping_tiles``, ``seed`` or ``image`` (not a PIL
+        image, empty, or larger than :func:`max_input_pixels`).
+    WeightsUnavailableError
+        The checkpoint is neither cached nor downloadable.
+    CheckpointError
+        The checkpoint files are corrupt or do not match their config.
+    """
+    if isinstance(upscaling_factor, bool) or upscaling_factor not in UPSCALING_FACTORS:
+        raise ValueError(
+            f"upscaling_factor must be one of {', '.join(map(str, UPSCALING_FACTORS))}; got {upscaling_factor!r}"
+        )
+    _check_checkpoint(checkpoint)
+    if not isinstance(overlapping_tiles, bool):
+        raise ValueError(f"overlapping_tiles must be true or false; got {overlapping_tiles!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None; got {seed!r}")
+    if not isinstance(image, Image.Image):
+        raise ValueError(f"image must be a PIL image; got {type(image).__name__}")
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ValueError(f"image is empty ({width}x{height} pixels)")
+    cap = max_input_pixels()
+    if width * height > cap:
+        raise ValueError(
+            f"image of {width}x{height} = {width * height} pixels is larger than the {cap}-pixel limit of this "
+            f"machine (set AURASR_MAX_INPUT_PIXELS to change it)"
+        )
+
+    t0 = time.perf_counter()
+    batch = batch_size()
+    model, session = _session(checkpoint, batch)
+    t1 = time.perf_counter()
+    rgb, alpha = _to_float_rgb(ImageOps.exif_transpose(image))
+    t2 = time.perf_counter()
+
+    def run(tiles: np.ndarray, z: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        return session.run([OUTPUT_NAME], dict(zip(INPUT_NAMES, (tiles, z, noise))))[0]
+
+    out = upscale_array(
+        rgb,
+        run,
+        tile=model.tile,
+        batch=batch,
+        z_dim=model.z_dim,
+        rng=np.random.default_rng(seed),
+        overlapped=overlapping_tiles,
+        progress=progress,
+    )
+    t3 = time.perf_counter()
+    result = Image.fromarray(to_uint8(out), "RGB")
+    if alpha is not None:
+        result.putalpha(alpha.resize(result.size, Image.Resampling.LANCZOS))
+    t4 = time.perf_counter()
+    return result, {"load": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "postprocess": t4 - t3}
