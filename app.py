@@ -36,8 +36,8 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
     with gr.Tab("Post-processing"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=360):
-                source = ImageUpload(label="Image", height=280,
-                                  sources=["upload", "clipboard"], elem_id="source")
+                source = ImageUpload(label="Image", height=280, sources=["upload", "clipboard"],
+                                     elem_id="source")
                 gr.Examples(EXAMPLES, [source], label="Sample photos", cache_examples=False)
                 with gr.Row(elem_id="presets", equal_height=True):
                     preset_pick = gr.Dropdown(list(BUILTIN_PRESETS), value=None, label="Preset",
@@ -50,6 +50,9 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                         save_preset = gr.DownloadButton(
                             "Save preset", value=handlers.write_preset_file(presets.to_preset(
                                 presets.full_settings({}))), size="sm", elem_id="save-preset")
+                if preset_problems:
+                    gr.Markdown("**Skipped preset files:**\n" +
+                                "\n".join(f"- `{problem}`" for problem in preset_problems))
                 controls, accordions = ui.build_effect_controls()
             with gr.Column(scale=6, min_width=420):
                 preview = gr.Image(label="Live preview (≤512 px proxy)", format="jpeg", interactive=False,
@@ -77,10 +80,15 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                     request_curl = gr.Code(language="shell", label="curl → POST /api/post-processing")
 
     with gr.Tab("Upscale (AuraSR)"):
+        gr.Markdown("fal's `aura-sr`: 4x super-resolution with the AuraSR GAN (checkpoint v1 = "
+                    "`fal/AuraSR`, v2 = `fal/AuraSR-v2`, downloaded on first use). On a CPU each 64×64 "
+                    "tile takes seconds, so inputs are capped (512×512 by default, "
+                    "`AURASR_MAX_INPUT_PIXELS`); a GPU takes much larger images.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                up_source = ImageUpload(label="Image", height=280,
-                                     sources=["upload", "clipboard"], elem_id="up-source")
+                up_source = ImageUpload(label="Image", height=280, sources=["upload", "clipboard"],
+                                        elem_id="up-source")
+                gr.Examples(EXAMPLES, [up_source], label="Sample photos", cache_examples=False)
                 up_factor = gr.Dropdown(list(upscaler.UPSCALING_FACTORS), value=4,
                                         label="Upscaling factor",
                                         info="Upscaling factor. More coming soon.")
@@ -90,7 +98,7 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                                               "inference time.")
                 up_checkpoint = gr.Radio(list(upscaler.CHECKPOINTS), value="v1", label="Checkpoint",
                                          info="Checkpoint to use for upscaling. More coming soon.")
-                up_seed = ui.make_seed_control()
+                up_seed = ui.make_seed_control(elem_id="up-seed")
                 with gr.Row():
                     up_run = gr.Button("Upscale", variant="primary", elem_id="up-run")
                     up_stop = gr.Button("Cancel", variant="stop")
@@ -129,7 +137,7 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
     preset_targets = [*field_controls, seed]
     preset_pick.input(functools.partial(handlers.load_named_preset, builtin=BUILTIN_PRESETS),
                       preset_pick, preset_targets, **private).then(**preview_step)
-    load_preset.upload(handlers.load_preset_file, load_preset, preset_targets,
+    load_preset.upload(handlers.load_preset_file, load_preset, [*preset_targets, preset_pick],
                        **private).then(**preview_step)
     reset.click(handlers.reset_settings, None, [*preset_targets, preset_pick],
                 **private).then(**preview_step)

@@ -29,7 +29,10 @@ def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: flo
         top-left), the mean of q and the variance ``E[g**2] - E[g]**2``. The
         output is the mean colour of the first quadrant with the smallest
         variance, truncated to uint8, divided by 255. Windows leaving the image
-        read OpenCV's REFLECT_101 border.
+        read OpenCV's REFLECT_101 border. The float32 box means come from the
+        reference's own anchored ``cv2.sepFilter2D`` calls, so the output is
+        bit-identical to the node's (float rounding decides truncations and
+        near-ties).
 
     Parameters
     ----------

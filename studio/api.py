@@ -95,8 +95,10 @@ def _record(image: Image.Image) -> dict:
 def _endpoint(work: Callable[[object], dict], gate: limits.Gate) -> Callable:
     async def handle(request: Request) -> JSONResponse:
         try:
-            body = await limits.read_json(request)
-            return JSONResponse(await run_in_threadpool(_gated, gate, work, body))
+            # Admitted before the body is read, so refused requests never buffer their bodies.
+            with gate.admitted():
+                body = await limits.read_json(request)
+                return JSONResponse(await run_in_threadpool(_running, gate, work, body))
         except limits.Busy as err:
             return JSONResponse({"detail": str(err)}, status_code=err.status,
                                 headers={"Retry-After": str(err.retry_after)})
@@ -112,15 +114,15 @@ def _endpoint(work: Callable[[object], dict], gate: limits.Gate) -> Callable:
     return handle
 
 
-def _gated(gate: limits.Gate, work: Callable[[object], dict], body: object) -> dict:
-    """Run ``work`` inside ``gate`` (shared with the page): fetching, decoding and processing all
-    count, so waiting requests hold no images in memory."""
-    with gate.enter():
+def _running(gate: limits.Gate, work: Callable[[object], dict], body: object) -> dict:
+    """Run ``work`` in one of ``gate``'s slots (shared with the page): fetching, decoding and
+    processing all count."""
+    with gate.running():
         return work(body)
 
 
 def _error(field: str, message: str, status: int) -> JSONResponse:
-    kind = "value_error" if status == 422 else "image_error"
+    kind = "value_error" if status == 422 else "input_error"
     return JSONResponse({"detail": [{"loc": ["body", field], "msg": f"{field}: {message}",
                                      "type": kind}]}, status_code=status)
 

@@ -7,10 +7,7 @@ fails with no message at all on a string. :class:`FieldSlider`, :class:`FieldRad
 give it to :func:`effects.validate`, so the Gradio API refuses exactly what the JSON API refuses, with
 the same field-named message. In the page nothing changes: its controls only produce allowed values.
 
-Images: :class:`ImageUpload` hands uploads on unopened, so that only
-:func:`studio.images.decode_image` decodes.
-
-``gr.Image(type="filepath")`` opens every upload with Pillow before the handler runs: a file that is
+Images: ``gr.Image(type="filepath")`` opens every upload with Pillow before the handler runs: a file that is
 not an image, or a decompression bomb, then fails inside Gradio with a generic "error" and no message,
 and any Pillow format (EPS included) is parsed. :class:`ImageUpload` looks and behaves like
 ``gr.Image`` in the page and the API, but passes the uploaded file's path straight on; the handler's

@@ -85,7 +85,7 @@ def fetch_url(url: str, *, field: str) -> bytes:
         raise InputError(field, "must be an http(s) URL or a data: URI", 422)
     url = url.strip()
     policy = _policy()
-    scheme = urllib.parse.urlsplit(url).scheme.lower() if ":" in url else ""
+    scheme = _split(url, field).scheme.lower()
     if scheme == "data":
         data = _decode_data_uri(url, field)
     elif scheme in ("http", "https"):
@@ -204,7 +204,7 @@ def _fetch_http(url: str, field: str, policy: _Policy) -> bytes:
 def _http_target(url: str, field: str) -> tuple[str, str]:
     """Validate one hop's URL; return it ASCII-only and its Host header value."""
     url = urllib.parse.quote(url, safe=string.punctuation)
-    parts = urllib.parse.urlsplit(url)
+    parts = _split(url, field)
     if parts.scheme.lower() not in ("http", "https"):
         raise InputError(field, f"redirect to a {parts.scheme or 'relative'}: URL is not allowed", 403)
     try:
@@ -214,6 +214,13 @@ def _http_target(url: str, field: str) -> tuple[str, str]:
     if not parts.hostname:
         raise InputError(field, "the URL has no host name", 422)
     return url, parts.netloc.rpartition("@")[2]
+
+
+def _split(url: str, field: str) -> urllib.parse.SplitResult:
+    try:
+        return urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed or invalid [IPv6] host
+        raise InputError(field, "the URL is malformed", 422) from None
 
 
 def _header(resp: httpcore.Response, name: bytes) -> str | None:

@@ -107,20 +107,23 @@ def make_dissolve_proxy(path: str | None) -> Image.Image | None:
 
 
 def render_preview(proxy: Image.Image | None, dissolve_proxy: Image.Image | None,
-                   seed: float | None = None, **settings) -> tuple:
+                   seed: float | None = None, request: gr.Request = None, **settings) -> tuple:
     """The live preview of the current settings on the proxy, plus what follows those settings:
-    the three "Show the request" snippets and the current preset file for "Save preset".
+    the three "Show the request" snippets (pointing at the server the page came from) and the
+    current preset file for "Save preset".
 
     Dissolve without a second image is left out of the preview (Process reports it as an error).
     """
     params = _validated(settings, PREVIEW_SEED if seed is None else seed)
     if params["enable_dissolve"] and dissolve_proxy is None:
         params["enable_dissolve"] = False
-    preview = gr.skip()
+    preview = None
     if proxy is not None:
         preview = _opaque(effects.process(proxy, params, dissolve_image=dissolve_proxy))
     preset = presets.to_preset(params, None if seed is None else params[SEED.name])
-    return (preview, *snippets.request_snippets(preset), write_preset_file(preset))
+    origin = request.headers.get("origin") if request is not None else None
+    return (preview, *snippets.request_snippets(preset, origin or snippets.SERVER),
+            write_preset_file(preset))
 
 
 def write_preset_file(preset: Mapping) -> str:
@@ -199,6 +202,9 @@ def _run_upscaler(image: Image.Image, *, session: str | None, progress: Callable
         raise gr.Error("Upscale cancelled.") from None
     except (ValueError, upscaler.WeightsUnavailableError) as err:
         raise gr.Error(str(err)) from None
+    finally:
+        if session:
+            _cancel_flags.pop(session, None)
 
 
 def cancel(request: gr.Request) -> None:
@@ -232,7 +238,7 @@ def compare(source_path: str | None, result_path: str | None):
     before = _shrink(_decode(source_path, "image_url"), COMPARE_SIDE)
     after = _shrink(result, COMPARE_SIDE)
     before = before.resize(after.size, Image.Resampling.LANCZOS)
-    return (before, after), gr.DownloadButton(value=result_path, visible=True)
+    return (before, after), gr.update(value=result_path, visible=True)
 
 
 # -- presets --------------------------------------------------------------------------------------
@@ -255,9 +261,10 @@ def load_named_preset(name: str | None, builtin: Mapping[str, dict]) -> list:
 
 
 def load_preset_file(path: str | None) -> list:
-    """Set all controls from an uploaded preset JSON; a broken file changes nothing."""
+    """Set all controls from an uploaded preset JSON and clear the preset picker; a broken file
+    changes nothing."""
     try:
         preset = presets.read_preset(Path(path).read_bytes(), source=Path(path).name)
     except (InputError, OSError) as err:
         raise gr.Error(str(err)) from None
-    return preset_updates(preset)
+    return [*preset_updates(preset), gr.update(value=None)]

@@ -45,7 +45,9 @@ class Busy(Exception):
 class Gate:
     """At most ``concurrency`` callers inside at once and ``waiting`` more queued; more are refused.
 
-    Use as ``with gate.enter(): ...`` from a worker thread (waiting blocks the thread).
+    ``with gate.enter(): ...`` from a worker thread (waiting blocks the thread). The two halves can
+    also be used apart: :meth:`admitted` (never blocks, refuses with :class:`Busy`) around everything
+    the request holds, e.g. its body being read, and :meth:`running` (waits for a slot) around the work.
     ``retry_after`` (seconds) is what a refused client is told to wait.
     """
 
@@ -56,17 +58,26 @@ class Gate:
         self._admitted = 0
 
     @contextlib.contextmanager
-    def enter(self) -> Iterator[None]:
+    def admitted(self) -> Iterator[None]:
         with self._lock:
             if self._admitted >= self.capacity:
                 raise Busy(self.kind, self.retry_after)
             self._admitted += 1
         try:
-            with self._slots:
-                yield
+            yield
         finally:
             with self._lock:
                 self._admitted -= 1
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    @contextlib.contextmanager
+    def enter(self) -> Iterator[None]:
+        with self.admitted(), self.running():
+            yield
 
 
 def _env_int(name: str, default: int, minimum: int) -> int:

@@ -30,14 +30,14 @@ def display_name(path: Path) -> str:
 def read_preset(data: bytes | str | os.PathLike, *, source: str = "preset") -> dict:
     """Parse and validate one preset; return it as written (minus images), keys in fal order.
 
-    ``data`` is the JSON text/bytes or a path to it. Raises :class:`studio.errors.InputError` (422)
-    naming ``source`` and, for a bad field, the field.
+    ``data`` is the JSON text (str or bytes) or a ``Path`` to it. Raises
+    :class:`studio.errors.InputError` (422) naming ``source`` and, for a bad field, the field.
     """
-    if isinstance(data, (str, os.PathLike)) and Path(data).is_file():
+    if isinstance(data, os.PathLike):
         data = Path(data).read_bytes()
     try:
         body = json.loads(data)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RecursionError) as err:  # RecursionError: absurd nesting
         raise InputError(source, f"not valid JSON ({err})", 422) from None
     if not isinstance(body, dict):
         raise InputError(source, "must be a JSON object of fal fields", 422)

@@ -59,10 +59,10 @@ def accordion_label(effect: Effect, enabled: bool) -> gr.Accordion:
     return gr.Accordion(label=f"● {effect.label}" if enabled else effect.label)
 
 
-def make_seed_control() -> gr.Number:
+def make_seed_control(elem_id: str = SEED.name) -> gr.Number:
     """Our optional ``seed`` extension: empty means a fresh random draw per run."""
     return gr.Number(value=SEED.default, precision=0, minimum=SEED.minimum, maximum=SEED.maximum,
-                     label=SEED.label, info=SEED.description, elem_id=SEED.name)
+                     label=SEED.label, info=SEED.description, elem_id=elem_id)
 
 
 def _shown(field: Field, values: Mapping[str, object]) -> bool:

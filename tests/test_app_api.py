@@ -185,8 +185,28 @@ def test_process_refuses_out_of_range_and_missing_dissolve_image(client):
 def test_process_refuses_an_undecodable_upload(client, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk" * 10)
-    with pytest.raises(AppError):
+    with pytest.raises(AppError, match="image_url: the PNG (header|data) is corrupt or truncated"):
         client.predict(image_url=handle_file(bad), api_name="/process")
+
+
+def test_process_over_plain_http(server, api):
+    """The Gradio endpoint without gradio_client: upload, POST /gradio_api/call/process, read SSE."""
+    base = server.rstrip("/")
+    with EXAMPLE.open("rb") as f:
+        (uploaded,) = httpx.post(f"{base}/gradio_api/upload", files={"files": f}, timeout=30).json()
+    params = api["named_endpoints"]["/process"]["parameters"]
+    values = {p["parameter_name"]: p["parameter_default"] for p in params}
+    values.update(image_url={"path": uploaded, "meta": {"_type": "gradio.FileData"}},
+                  enable_solarize=True, solarize_threshold=0.25)
+    r = httpx.post(f"{base}/gradio_api/call/process", json={"data": list(values.values())}, timeout=30)
+    event_id = r.json()["event_id"]
+    stream = httpx.get(f"{base}/gradio_api/call/process/{event_id}", timeout=60).text
+    assert "event: complete" in stream, stream
+    png_data, output = json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])
+    got = Image.open(io.BytesIO(httpx.get(png_data["url"], timeout=30).content))
+    expected = effects.process(Image.open(EXAMPLE), {"enable_solarize": True, "solarize_threshold": 0.25})
+    np.testing.assert_array_equal(pixels(got), pixels(expected))
+    assert output["images"][0]["width"] == expected.width
 
 
 # -- /upscale through gradio_client -----------------------------------------------------------------

@@ -296,9 +296,14 @@ def test_schemes_refused(url, scheme):
     _refused(url, 422, f"the URL scheme {scheme} is not allowed", "use http, https or a data: URI")
 
 
-@pytest.mark.parametrize("url", ["", "   ", "/etc/passwd", "example.com/a.png"])
-def test_not_a_url(url):
-    _refused(url, 422)
+@pytest.mark.parametrize("url, message", [
+    ("", "must be an http(s) URL or a data: URI"), ("   ", "must be an http(s) URL or a data: URI"),
+    ("/etc/passwd", "this is not a URL"), ("example.com/a.png", "this is not a URL"),
+    ("http://[::1", "the URL is malformed"), ("http://[zz]/", "the URL is malformed"),
+    ("http://", "no host name"), ("http:///etc/passwd", "no host name"), ("http://a@/", "no host name"),
+])
+def test_not_a_url(url, message):
+    _refused(url, 422, message)
 
 
 def test_not_a_string():

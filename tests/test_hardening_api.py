@@ -22,6 +22,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from studio import limits
+from studio.errors import InputError
 from studio_server import running_app, tiny_aurasr_hub
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,6 +262,13 @@ def test_json_body_size_cap(server, monkeypatch):
     assert_refused(r, 413, "body", "larger than 1,000 bytes")
 
 
+def test_deeply_nested_preset_file_is_a_clear_error():
+    from studio import presets
+    with pytest.raises(InputError) as info:
+        presets.read_preset(b"[" * 100_000, source="evil.json")
+    assert info.value.status == 422 and str(info.value).startswith("evil.json: not valid JSON")
+
+
 # --- load limits ---------------------------------------------------------------------------------
 
 def test_gate_admits_waits_and_refuses():
@@ -305,6 +313,9 @@ def test_json_busy_is_503_with_retry_after(server, monkeypatch, route, gate):
     assert r.status_code == 503
     assert r.headers["retry-after"] == str(gate.retry_after)
     assert "busy" in r.json()["detail"] and "try again" in r.json()["detail"]
+    # Refused before its body is read: an over-large body gets the same 503, not a 413.
+    monkeypatch.setenv("STUDIO_MAX_REQUEST_BYTES", "10")
+    assert post(server, route, {"image_url": data_uri(SMALL_PNG)}).status_code == 503
 
 
 def test_gradio_busy_is_a_readable_error(client, monkeypatch):
@@ -320,6 +331,43 @@ def test_running_upscale_does_not_block_full_processing(server, client):
         assert r.status_code == 200
         path, _ = client.predict(image_url=handle_file(EXAMPLE), api_name="/process")
         assert Image.open(path).size == (451, 300)
+
+
+def _page_event(server: str, config: dict, session: str, api_name: str, values: dict) -> list:
+    """Run a (private) page event the way the browser does: queue/join, then the SSE stream."""
+    dep = next(d for d in config["dependencies"] if d["api_name"] == api_name)
+    props = {c["id"]: c.get("props", {}) for c in config["components"]}
+    data = [values.get(props[i].get("elem_id"), props[i].get("value")) for i in dep["inputs"]]
+    joined = httpx.post(f"{server}/gradio_api/queue/join", timeout=30, json={
+        "data": data, "fn_index": dep["id"], "session_hash": session})
+    event_id = joined.json()["event_id"]
+    with httpx.stream("GET", f"{server}/gradio_api/queue/data", params={"session_hash": session},
+                      timeout=60) as stream:
+        for line in stream.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("event_id") == event_id and message.get("msg") == "process_completed":
+                assert message["success"], message
+                return message["output"]["data"]
+    raise AssertionError("no result")
+
+
+def test_long_upscale_does_not_block_previews(server, client, tmp_path):
+    config = httpx.get(f"{server}/config", timeout=30).json()
+    upload = httpx.post(f"{server}/gradio_api/upload", timeout=30,
+                        files={"files": ("photo.png", EXAMPLE.read_bytes(), "image/png")}).json()[0]
+    source = {"path": upload, "orig_name": "photo.png", "meta": {"_type": "gradio.FileData"}}
+    small = tmp_path / "small.png"
+    small.write_bytes(SMALL_PNG)
+    with limits.UPSCALE.enter():  # the slot a long upscale would hold
+        job = client.submit(image_url=handle_file(small), api_name="/upscale")  # waits for the slot
+        _page_event(server, config, "hardening1", "make_proxy", {"source": source})
+        for contrast in (10, 20, 30):
+            (preview, *_) = _page_event(server, config, "hardening1", "render_preview",
+                                        {"enable_color_correction": True, "contrast": contrast})
+            assert preview["path"].endswith((".jpeg", ".jpg"))
+        assert not job.done()  # the upscale really was still waiting while the previews ran
+    path, _ = job.result(timeout=120)
+    assert Image.open(path).size == (96, 64)
 
 
 def test_kinds_have_separate_concurrency_and_the_queue_is_bounded():

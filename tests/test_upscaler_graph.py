@@ -1,13 +1,15 @@
 """AuraSR config parsing, checkpoint layout checks and the onnx.helper-built graph (no torch)."""
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from safetensors.numpy import load_file
 
-from tiny_aurasr import inputs, random_weights, real_config, run, tiny_config, write_checkpoint
+from tiny_aurasr import inputs, random_weights, real_config, run, session, tiny_config, write_checkpoint
 from upscaler.config import AuraConfig, CheckpointError, check_weights, expected_shapes
 from upscaler.graph import EXTERNAL_DATA_DIR, build_model, session_config
 
@@ -182,16 +184,17 @@ def test_batch_samples_are_independent(tiny):
     cfg, weights = tiny
     lowres, z = inputs(cfg, 3)
     together = run(cfg, weights, lowres, z)
+    single = session(cfg, weights, 1)
     for i in range(3):
-        alone = run(cfg, weights, lowres[i:i + 1], z[i:i + 1])
-        np.testing.assert_allclose(together[i], alone[0], atol=1e-5)
+        np.testing.assert_allclose(together[i], single(lowres[i:i + 1], z[i:i + 1])[0], atol=1e-5)
     assert np.abs(together[0] - together[1]).max() > 0.05
 
 
 def test_style_noise_changes_output(tiny):
     cfg, weights = tiny
     lowres, z = inputs(cfg, 1)
-    assert np.abs(run(cfg, weights, lowres, z) - run(cfg, weights, lowres, -z)).max() > 0.05
+    forward = session(cfg, weights, 1)
+    assert np.abs(forward(lowres, z) - forward(lowres, -z)).max() > 0.05
 
 
 def test_noise_aug_is_added_then_clamped(tiny):
@@ -199,10 +202,10 @@ def test_noise_aug_is_added_then_clamped(tiny):
     lowres, z = inputs(cfg, 2)
     lowres[:, :, :2] = 1.0  # noise pushes these above 1: must be clamped, like the reference
     noise = np.random.default_rng(5).standard_normal(lowres.shape).astype(np.float32) * 0.05
-    with_noise = run(cfg, weights, lowres, z, noise)
-    pre_noised = run(cfg, weights, np.clip(lowres + noise, 0, 1), z)
-    np.testing.assert_allclose(with_noise, pre_noised, atol=1e-6)
-    assert np.abs(with_noise - run(cfg, weights, lowres, z)).max() > 1e-3
+    forward = session(cfg, weights, 2)
+    with_noise = forward(lowres, z, noise)
+    np.testing.assert_allclose(with_noise, forward(np.clip(lowres + noise, 0, 1), z), atol=1e-6)
+    assert np.abs(with_noise - forward(lowres, z)).max() > 1e-3
 
 
 @pytest.mark.parametrize("override", [
@@ -257,8 +260,6 @@ def test_memory_mapped_weights_are_referenced_not_fed(tiny, tmp_path):
 def test_checkpoint_files_round_trip(tiny, tmp_path):
     cfg, weights = tiny
     write_checkpoint(tmp_path / "snap", tiny_config(), weights)
-    from safetensors.numpy import load_file
-    import json
     assert json.loads(Path(tmp_path / "snap" / "config.json").read_text()) == tiny_config()
     loaded = load_file(str(tmp_path / "snap" / "model.safetensors"))
     assert loaded.keys() == weights.keys()

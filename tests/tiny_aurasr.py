@@ -77,17 +77,27 @@ def write_checkpoint(directory, config: dict, weights: dict[str, np.ndarray]) ->
     save_file(weights, str(directory / "model.safetensors"))
 
 
-def run(cfg: AuraConfig, weights, lowres: np.ndarray, z: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
-    """Build the graph for ``lowres``' batch and run it once on CPU (zero input noise by default)."""
-    model, fed = build_model(cfg, weights, lowres.shape[0])
+def session(cfg: AuraConfig, weights, batch: int):
+    """CPU session of the graph for ``batch``, as ``forward(lowres, z, noise=None) -> rgb``
+    (zero input noise by default)."""
+    model, fed = build_model(cfg, weights, batch)
     options = ort.SessionOptions()
     for key, value in session_config(model).items():
         options.add_session_config_entry(key, value)
     if fed:
         options.add_external_initializers(list(fed), [ort.OrtValue.ortvalue_from_numpy(a) for a in fed.values()])
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    noise = np.zeros_like(lowres) if noise is None else noise
-    return session.run(None, {"lowres": lowres, "z": z, "noise_aug": noise})[0]
+    sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def forward(lowres: np.ndarray, z: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+        noise = np.zeros_like(lowres) if noise is None else noise
+        return sess.run(None, {"lowres": lowres, "z": z, "noise_aug": noise})[0]
+
+    return forward
+
+
+def run(cfg: AuraConfig, weights, lowres: np.ndarray, z: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+    """Build the graph for ``lowres``' batch and run it once (zero input noise by default)."""
+    return session(cfg, weights, lowres.shape[0])(lowres, z, noise)
 
 
 def inputs(cfg: AuraConfig, batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
