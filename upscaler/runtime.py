@@ -119,6 +119,10 @@ def create_session(model: onnx.ModelProto, initializers: dict[str, np.ndarray]) 
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = _threads()
     options.inter_op_num_threads = 1
+    chosen = providers()
+    # The arena keeps every transient peak (per-sample conv weights at batch > 1) reserved for good;
+    # without it peak RSS at batch 4 drops from 1.58x to ~1.42x the weights, at no measured speed cost.
+    options.enable_cpu_mem_arena = chosen != [_CPU]
     for key, value in session_config(model).items():
         options.add_session_config_entry(key, value)
     names = list(initializers)
@@ -126,6 +130,6 @@ def create_session(model: onnx.ModelProto, initializers: dict[str, np.ndarray]) 
     values = [ort.OrtValue.ortvalue_from_numpy(array) for array in arrays]
     if names:
         options.add_external_initializers(names, values)
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=providers())
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=chosen)
     session.aurasr_initializers = (arrays, values)
     return session
