@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import httpcore
 
+from .env import env_number
 from .errors import InputError
 from .images import ALLOWED, sniff_format
 
@@ -127,25 +128,15 @@ def _policy() -> _Policy:
         except ValueError:
             names.add(entry)
     return _Policy(frozenset(names), tuple(networks),
-                   _positive_env("STUDIO_FETCH_TIMEOUT", DEFAULT_TIMEOUT, float), max_download_bytes())
+                   env_number("STUDIO_FETCH_TIMEOUT", DEFAULT_TIMEOUT, kind=float, minimum=0.001),
+                   max_download_bytes())
 
 
 def max_download_bytes() -> int:
     """The byte cap on one fetched image: env ``STUDIO_MAX_DOWNLOAD_BYTES`` or 50 MiB."""
-    return _positive_env("STUDIO_MAX_DOWNLOAD_BYTES", DEFAULT_MAX_BYTES, int)
+    return env_number("STUDIO_MAX_DOWNLOAD_BYTES", DEFAULT_MAX_BYTES)
 
 
-def _positive_env(name: str, default, kind):
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = 0
-    if not value > 0:
-        raise RuntimeError(f"{name} must be a positive number, got {raw!r}")
-    return value
 
 
 def _too_large(field: str, max_bytes: int) -> InputError:

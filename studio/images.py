@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from .env import env_number
 from .errors import InputError
 
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -39,16 +40,7 @@ _KEPT_MODES = {"RGB", "RGBA", "L", "LA", "P", "I;16", "I", "CMYK", "F"}
 
 def max_pixels_default() -> int:
     """The pixel cap for effects: env ``STUDIO_MAX_PIXELS`` or 50 MP."""
-    raw = os.environ.get("STUDIO_MAX_PIXELS", "")
-    if not raw:
-        return DEFAULT_MAX_PIXELS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RuntimeError(f"STUDIO_MAX_PIXELS must be a positive integer, got {raw!r}") from None
-    if value <= 0:
-        raise RuntimeError(f"STUDIO_MAX_PIXELS must be a positive integer, got {raw!r}")
-    return value
+    return env_number("STUDIO_MAX_PIXELS", DEFAULT_MAX_PIXELS)
 
 
 def sniff_format(head: bytes) -> str | None:

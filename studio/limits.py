@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 from collections.abc import Iterator
 
 from starlette.requests import Request
 
+from .env import env_number
 from .errors import InputError
 from .fetch import max_download_bytes
 
@@ -80,30 +80,19 @@ class Gate:
             yield
 
 
-def _env_int(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise RuntimeError(f"{name} must be an integer ≥ {minimum}, got {raw!r}")
-    return value
 
 
-FULL = Gate("full-resolution", _env_int("STUDIO_FULL_CONCURRENCY", 1, 1),
-            _env_int("STUDIO_FULL_QUEUE", 4, 0), retry_after=5)
-UPSCALE = Gate("upscale", _env_int("STUDIO_UPSCALE_CONCURRENCY", 1, 1),
-               _env_int("STUDIO_UPSCALE_QUEUE", 2, 0), retry_after=30)
+FULL = Gate("full-resolution", env_number("STUDIO_FULL_CONCURRENCY", 1, minimum=1),
+            env_number("STUDIO_FULL_QUEUE", 4, minimum=0), retry_after=5)
+UPSCALE = Gate("upscale", env_number("STUDIO_UPSCALE_CONCURRENCY", 1, minimum=1),
+               env_number("STUDIO_UPSCALE_QUEUE", 2, minimum=0), retry_after=30)
 #: Events waiting in Gradio's queue, all kinds together; beyond it Gradio answers "queue is full".
-GRADIO_QUEUE_SIZE = _env_int("STUDIO_GRADIO_QUEUE_SIZE", 64, 1)
+GRADIO_QUEUE_SIZE = env_number("STUDIO_GRADIO_QUEUE_SIZE", 64, minimum=1)
 
 
 def max_request_bytes() -> int:
     """Cap on a JSON request body: two base64 ``data:`` URIs of the download cap plus 1 MiB of fields."""
-    return _env_int("STUDIO_MAX_REQUEST_BYTES", 2 * (max_download_bytes() * 4 // 3) + 2**20, 1)
+    return env_number("STUDIO_MAX_REQUEST_BYTES", 2 * (max_download_bytes() * 4 // 3) + 2**20)
 
 
 async def read_json(request: Request) -> object:

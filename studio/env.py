@@ -1,0 +1,23 @@
+"""Numeric settings from environment variables, read the same way everywhere in the studio."""
+from __future__ import annotations
+
+import os
+
+
+def env_number(name: str, default: int | float, *, kind: type = int, minimum: float = 1) -> int | float:
+    """``kind(os.environ[name])`` when set and ≥ ``minimum``, ``default`` when unset or empty.
+
+    A value that is not a number of that kind, or is below ``minimum``, is a deployment mistake:
+    ``RuntimeError`` naming the variable, raised at the first use rather than silently ignored.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < minimum:
+        noun = "an integer" if kind is int else "a number"
+        raise RuntimeError(f"{name} must be {noun} >= {minimum:g}, got {raw!r}")
+    return value
