@@ -23,7 +23,6 @@ Model hook (tests, probes): :func:`register_model` serves a checkpoint name from
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from PIL import Image, ImageOps
 
 from upscaler.config import CheckpointError
 from upscaler.graph import INPUT_NAMES, OUTPUT_NAME, build_model
-from upscaler.runtime import create_session, device
+from upscaler.runtime import create_session, device, env_int
 from upscaler.tiling import SCALE, upscale_array, to_uint8
 from upscaler.weights import REPOS, WeightsUnavailableError, load_checkpoint
 
@@ -122,22 +121,9 @@ def _session(checkpoint: str, batch: int) -> tuple[TileModel, ort.InferenceSessi
         return model, _sessions[key]
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name}={raw!r} is not valid; allowed values: an integer >= 1")
-    return value
-
-
 def batch_size() -> int:
     """Tiles per ``session.run``: ``AURASR_BATCH``, else 8 on CUDA and 1 on CPU."""
-    return _env_int("AURASR_BATCH", 8 if device() == "cuda" else 1)
+    return env_int("AURASR_BATCH", 8 if device() == "cuda" else 1)
 
 
 def max_input_pixels() -> int:
@@ -148,7 +134,7 @@ def max_input_pixels() -> int:
     working memory per input pixel (the overlapped mode's float32 canvases at 16x the pixels).
     """
     ram_cap = int(psutil.virtual_memory().available * _RAM_SHARE) // _BYTES_PER_INPUT_PIXEL
-    return _env_int("AURASR_MAX_INPUT_PIXELS", min(_TIME_CAP_PIXELS[device()], ram_cap))
+    return env_int("AURASR_MAX_INPUT_PIXELS", min(_TIME_CAP_PIXELS[device()], ram_cap))
 
 
 def _check_checkpoint(checkpoint: object) -> None:

@@ -84,15 +84,21 @@ def providers() -> list[str]:
     return [_CUDA, _CPU] if device() == "cuda" else [_CPU]
 
 
-def _threads() -> int:
-    raw = os.environ.get("AURASR_THREADS", "0")
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """``int(os.environ[name])`` when set, ``default`` when unset or empty.
+
+    Anything else than an integer ≥ ``minimum`` raises ``ValueError`` naming the variable.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
     try:
-        threads = int(raw)
+        value = int(raw)
     except ValueError:
-        threads = -1
-    if threads < 0:
-        raise ValueError(f"AURASR_THREADS={raw!r} is not valid; allowed values: an integer >= 0 (0 = auto)")
-    return threads
+        value = minimum - 1
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} is not valid; allowed values: an integer >= {minimum}")
+    return value
 
 
 def create_session(model: onnx.ModelProto, initializers: dict[str, np.ndarray]) -> ort.InferenceSession:
@@ -117,7 +123,7 @@ def create_session(model: onnx.ModelProto, initializers: dict[str, np.ndarray]) 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = _threads()
+    options.intra_op_num_threads = env_int("AURASR_THREADS", 0, minimum=0)  # 0 = auto
     options.inter_op_num_threads = 1
     chosen = providers()
     # The arena keeps every transient peak (per-sample conv weights at batch > 1) reserved for good;
