@@ -194,9 +194,16 @@ def _run_upscaler(image: Image.Image, *, session: str | None, progress: Callable
         eta = f", about {elapsed / done * (total - done):.0f} s left" if done else ""
         progress((done, total), desc=f"AuraSR tile {done}/{total}{eta}", unit="tiles")
 
+    def downloading(done: int, total: int) -> None:
+        if flag.is_set():
+            raise Cancelled
+        progress((done, total or None), desc=f"Downloading AuraSR {options['checkpoint']} weights "
+                                             f"(once): {done / 1e9:.2f} of {total / 1e9:.2f} GB")
+
     progress((0, None), desc="Loading AuraSR…")
     try:
         with _admitted(limits.UPSCALE):
+            upscaler.preload(options["checkpoint"], progress=downloading)
             return upscaler.upscale(image, progress=report, **options)
     except Cancelled:
         raise gr.Error("Upscale cancelled.") from None

@@ -63,3 +63,30 @@ def test_compare_pairs_screen_sized_images_and_shows_the_download(rgba_photo, tm
     (before, after), button = handlers.compare(str(rgba_photo), str(result))
     assert after.size == (1024, 683) and before.size == after.size
     assert button == {"__type__": "update", "value": str(result), "visible": True}
+
+
+def test_upscale_shows_the_first_download_then_tiles(monkeypatch):
+    import upscaler
+
+    def preload(checkpoint, progress):
+        progress(0, 2_500_000_000)
+        progress(1_250_000_000, 2_500_000_000)
+
+    def upscale(image, *, progress, **options):
+        progress(1, 2)
+        progress(2, 2)
+        return image.resize((4 * image.width, 4 * image.height)), {"inference": 0.0}
+
+    monkeypatch.setattr(upscaler, "preload", preload)
+    monkeypatch.setattr(upscaler, "upscale", upscale)
+    shown = []
+    result, _ = handlers._run_upscaler(Image.new("RGB", (3, 2)), session=None,
+                                       progress=lambda value, desc, **kw: shown.append((value, desc)),
+                                       upscaling_factor=4, overlapping_tiles=False, checkpoint="v2",
+                                       seed=None)
+    assert result.size == (12, 8)
+    descriptions = [desc for _, desc in shown]
+    assert descriptions[0] == "Loading AuraSR…"
+    assert descriptions[2] == "Downloading AuraSR v2 weights (once): 1.25 of 2.50 GB"
+    assert shown[2][0] == (1_250_000_000, 2_500_000_000)
+    assert descriptions[-1].startswith("AuraSR tile 2/2")

@@ -181,6 +181,39 @@ def test_download_is_announced_in_the_log(tmp_path, monkeypatch, caplog):
     assert "Fetching fal/AuraSR/model.safetensors into the Hugging Face cache" in caplog.text
 
 
+def test_download_progress_is_reported_in_bytes(tmp_path, monkeypatch, tiny_files):
+    """A download drives huggingface_hub's progress bar class; ours forwards each update."""
+    def downloading(repo, filename, *, revision=None, tqdm_class=None):
+        path = tmp_path / filename
+        path.write_bytes(tiny_files[0][filename])
+        if tqdm_class is not None:
+            with tqdm_class(total=path.stat().st_size, disable=True) as bar:
+                bar.update(10)
+                bar.update(path.stat().st_size - 10)
+        return str(path)
+
+    monkeypatch.setattr(upscaler.weights, "hf_hub_download", downloading)
+    seen = []
+    upscaler.preload("v1", progress=lambda done, total: seen.append((done, total)))
+    size = len(tiny_files[0]["model.safetensors"])
+    assert seen == [(10, size), (size, size)]  # the weights only; config.json is not reported
+    seen.clear()
+    upscaler.preload("v1", progress=lambda done, total: seen.append((done, total)))
+    assert seen == []  # loaded once per process
+    image, _ = upscale(photo(8, 8), seed=0)
+    assert image.size == (32, 32)
+
+
+def test_preload_from_the_cache_reports_nothing_and_serves_upscale(tiny_hub):
+    seen = []
+    upscaler.preload("v2", progress=lambda *args: seen.append(args))
+    assert seen == []
+    assert upscale(photo(8, 8), checkpoint="v2", seed=1)[0].tobytes() == \
+        upscale(photo(8, 8), checkpoint="v2", seed=1)[0].tobytes()
+    with pytest.raises(ValueError, match="checkpoint"):
+        upscaler.preload("v3")
+
+
 def test_truncated_safetensors_is_a_checkpoint_error(tmp_path, monkeypatch, tiny_files):
     files = dict(tiny_files[0])
     files["model.safetensors"] = files["model.safetensors"][:-100]

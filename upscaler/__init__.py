@@ -49,6 +49,7 @@ __all__ = [
     "batch_size",
     "load_model",
     "max_input_pixels",
+    "preload",
     "register_model",
     "upscale",
 ]
@@ -82,9 +83,12 @@ class TileModel:
     build: Callable[[int], tuple[onnx.ModelProto, dict[str, np.ndarray]]]
 
 
-def load_model(checkpoint: str) -> TileModel:
-    """The Hub checkpoint as a :class:`TileModel` (weights fetched and checked now, graph built later)."""
-    cfg, weights = load_checkpoint(checkpoint)
+def load_model(checkpoint: str, progress: Callable[[int, int], None] | None = None) -> TileModel:
+    """The Hub checkpoint as a :class:`TileModel` (weights fetched and checked now, graph built later).
+
+    ``progress(bytes_done, bytes_total)`` follows a download of the weights, if one is needed.
+    """
+    cfg, weights = load_checkpoint(checkpoint, progress=progress)
     return TileModel(cfg.input_image_size, cfg.style_network.dim_in, functools.partial(build_model, cfg, weights))
 
 
@@ -106,6 +110,15 @@ def register_model(checkpoint: str, model: TileModel | None) -> None:
             _models.pop(checkpoint, None)
         else:
             _models[checkpoint] = model
+
+
+def preload(checkpoint: str, progress: Callable[[int, int], None] | None = None) -> None:
+    """Fetch and check a checkpoint now (no-op when it is loaded or registered), so that a caller can
+    show the first ~2.5 GB download with ``progress(bytes_done, bytes_total)`` before upscaling."""
+    _check_checkpoint(checkpoint)
+    with _lock:
+        if checkpoint not in _models:
+            _models[checkpoint] = load_model(checkpoint, progress)
 
 
 def _session(checkpoint: str, batch: int) -> tuple[TileModel, ort.InferenceSession]:

@@ -3,8 +3,8 @@
 Only ``config.json`` and ``model.safetensors`` of the official repos are fetched, with
 ``huggingface_hub.hf_hub_download``, so the standard Hub settings apply unchanged: the cache
 (``HF_HUB_CACHE`` / ``HF_HOME``), ``HF_HUB_OFFLINE=1``, ``HF_TOKEN`` / ``hf auth login``, ``HF_ENDPOINT``.
-The first download of a checkpoint is about 2.5 GB (huggingface_hub shows its own progress bar; one
-log line says what is being fetched).
+The first download of a checkpoint is about 2.5 GB: huggingface_hub shows its own progress bar, one
+log line says what is being fetched, and callers may follow the bytes with a ``progress`` callback.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import logging
 import math
 from pathlib import Path
 
+from collections.abc import Callable
+
 import httpx
 import numpy as np
 from huggingface_hub import hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError
+from tqdm.auto import tqdm
 
 from upscaler.config import AuraConfig, CheckpointError, check_weights
 
@@ -42,8 +45,26 @@ def repo_id(checkpoint: str) -> str:
     return REPOS[checkpoint]
 
 
-def fetch(checkpoint: str, filename: str, revision: str | None = None) -> Path:
+def _reporting_tqdm(progress: Callable[[int, int], None]) -> type[tqdm]:
+    """huggingface_hub's progress bar class, also reporting ``progress(bytes_done, bytes_total)``."""
+
+    class Reporting(tqdm):
+        # Counted here: a disabled bar (HF_HUB_DISABLE_PROGRESS_BARS) does not advance ``self.n``.
+        done = 0
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.done += n or 0
+            progress(int(self.done), int(self.total or 0))
+            return super().update(n)
+
+    return Reporting
+
+
+def fetch(checkpoint: str, filename: str, revision: str | None = None,
+          progress: Callable[[int, int], None] | None = None) -> Path:
     """Local path of ``filename`` of a checkpoint's repo, downloading it into the HF cache if needed.
+
+    ``progress(bytes_done, bytes_total)`` is called as a download advances (not for a cached file).
 
     Raises
     ------
@@ -57,7 +78,8 @@ def fetch(checkpoint: str, filename: str, revision: str | None = None) -> Path:
     if not isinstance(try_to_load_from_cache(repo, filename, revision=revision), str):
         logger.info("Fetching %s/%s into the Hugging Face cache (model.safetensors is ~2.5 GB, once)", repo, filename)
     try:
-        return Path(hf_hub_download(repo, filename, revision=revision))
+        return Path(hf_hub_download(repo, filename, revision=revision,
+                                    tqdm_class=_reporting_tqdm(progress) if progress else None))
     except (OSError, EntryNotFoundError, httpx.HTTPError) as exc:
         raise WeightsUnavailableError(
             f"AuraSR checkpoint {checkpoint!r}: cannot get {filename} of Hugging Face repo {repo} "
@@ -121,15 +143,18 @@ def read_config(path: Path) -> AuraConfig:
         raise CheckpointError(f"invalid AuraSR config {path}: {exc}") from exc
 
 
-def load_checkpoint(checkpoint: str, revision: str | None = None) -> tuple[AuraConfig, dict[str, np.ndarray]]:
-    """Config and validated weights of checkpoint ``"v1"`` or ``"v2"`` (downloaded on first use).
+def load_checkpoint(checkpoint: str, revision: str | None = None,
+                    progress: Callable[[int, int], None] | None = None
+                    ) -> tuple[AuraConfig, dict[str, np.ndarray]]:
+    """Config and validated weights of checkpoint ``"v1"`` or ``"v2"`` (downloaded on first use,
+    with ``progress(bytes_done, bytes_total)`` following the weights' download).
 
     Raises ValueError (unknown checkpoint), WeightsUnavailableError (files not obtainable) or
     CheckpointError (config invalid, tensors missing/unexpected/mis-shaped, file corrupt), each naming
     the repo or file.
     """
     cfg = read_config(fetch(checkpoint, CONFIG_FILE, revision))
-    weights_path = fetch(checkpoint, WEIGHTS_FILE, revision)
+    weights_path = fetch(checkpoint, WEIGHTS_FILE, revision, progress)
     weights = read_safetensors(weights_path)
     check_weights(cfg, weights, source=str(weights_path))
     return cfg, weights
