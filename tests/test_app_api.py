@@ -6,7 +6,6 @@ import http.server
 import io
 import json
 import re
-import threading
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from PIL import Image
 
 import effects
 import upscaler
+from local_http import serving
 from effects.schema import FIELDS
 from seed_doc import seed_fields
 from studio import presets
@@ -243,12 +243,9 @@ def test_upscale_refuses_unknown_checkpoint(client, small_rgba):
 def image_host(tmp_path_factory):
     """A plain HTTP server on 127.0.0.1 serving the examples, allowed through the SSRF guard."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(EXAMPLE.parent))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    with pytest.MonkeyPatch.context() as mp:
+    with serving(handler) as httpd, pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDIO_ALLOWED_HOSTS", "127.0.0.1")
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def post(server: str, route: str, body) -> httpx.Response:

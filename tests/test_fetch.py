@@ -14,6 +14,7 @@ import urllib.parse
 import pytest
 from PIL import Image
 
+from local_http import serving
 from studio.errors import InputError
 from studio.fetch import MAX_REDIRECTS, fetch_url, refusal_reason
 
@@ -110,16 +111,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    srv.hosts, srv.sent = [], {}
-    srv.stop, srv.flood_done = threading.Event(), threading.Event()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.stop.set()
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Handler) as srv:
+        srv.hosts, srv.sent = [], {}
+        srv.stop, srv.flood_done = threading.Event(), threading.Event()
+        yield srv
+        srv.stop.set()  # releases handlers still stalling, before the server shuts down
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from local_http import serving
 from studio import limits
 from studio.errors import InputError
 from studio_server import running_app, tiny_aurasr_hub
@@ -91,12 +92,8 @@ class _Images(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def image_host():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Images)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_Images) as httpd:
+        yield httpd.server_address[1]
 
 
 @pytest.fixture(scope="module")
