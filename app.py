@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
+import effects
 import upscaler
 from effects.schema import EFFECTS, FIELDS, SEED
 from studio import api, handlers, limits, presets, ui
@@ -171,6 +172,7 @@ demo.queue(max_size=limits.GRADIO_QUEUE_SIZE)
 
 def launch(**options) -> tuple:
     """Serve the page, the Gradio API and the JSON endpoints; ``options`` go to ``demo.launch``."""
+    effects.keep_freed_buffers()  # a server runs the pipeline over and over: reuse image buffers
     return demo.launch(theme=THEME, css=CSS, footer_links=["api", "gradio"], max_file_size="40mb",
                        app_kwargs={"routes": api.routes()}, **options)
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from effects import validate  # noqa: E402
+from effects import keep_freed_buffers, validate  # noqa: E402
 from effects.pipeline import apply, process, to_float_rgb  # noqa: E402
 from effects.schema import EFFECTS  # noqa: E402
 
@@ -54,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
     repeat = parser.parse_args().repeat
+    keep_freed_buffers()  # as app.py and the CLI do
     unit = one_pass_ms(repeat)
     print(f"one pass (1024x1024x3 float32 multiply): {unit:.2f} ms\n")
 

@@ -1,6 +1,7 @@
 """fal's `post-processing` effects as pure numpy functions, plus the schema, validation and pipeline.
 
-Public API: :func:`validate`, :func:`process`, and the schema table in :mod:`effects.schema`.
+Public API: :func:`validate`, :func:`process`, the schema table in :mod:`effects.schema`, and
+:func:`keep_freed_buffers`, which long-running callers (the app, the CLI) call once at start-up.
 This package knows nothing of Gradio.
 """
 from ._memory import keep_freed_buffers
@@ -8,6 +9,4 @@ from .pipeline import process
 from .schema import EFFECTS, FIELDS
 from .validate import ValidationError, validate
 
-keep_freed_buffers()
-
-__all__ = ["EFFECTS", "FIELDS", "ValidationError", "process", "validate"]
+__all__ = ["EFFECTS", "FIELDS", "ValidationError", "keep_freed_buffers", "process", "validate"]

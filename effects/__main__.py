@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import process, validate
+from . import keep_freed_buffers, process, validate
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,6 +48,7 @@ def _request(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    keep_freed_buffers()  # one image after another: reuse the buffers
     try:
         params = _request(args)
         second = Image.open(args.dissolve_image) if args.dissolve_image else None

@@ -6,7 +6,8 @@ the trim threshold), so the next allocation page-faults and zero-fills brand-new
 was about a quarter of the whole pipeline's time (131 ms → 103 ms for all 13 effects on this 2-core
 machine). Raising the mmap threshold to glibc's 64-bit maximum (32 MiB) and the trim threshold to
 1 GiB keeps them in the heap for the next image. The cost: up to that much freed memory stays
-resident in a long-running process. Elsewhere than glibc this does nothing.
+resident, which is why this is the caller's choice (``app.py``, the CLI and the benchmark make it),
+not a side effect of importing ``effects``. Elsewhere than glibc this does nothing.
 """
 from __future__ import annotations
 

@@ -22,23 +22,24 @@ def to_float_rgb(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Split any PIL image into float32 RGB in [0, 1] (H×W×3) and its alpha (H×W uint8) or None.
 
     EXIF orientation is applied first. 16-bit greyscale (``I;16``, ``I``) keeps its precision:
-    it is scaled by 1/65535 rather than squashed to 8 bits. Palette images with transparency and
-    ``LA``/``PA`` images keep their alpha; CMYK and other modes go through Pillow's RGB conversion.
+    it is scaled by 1/65535 rather than squashed to 8 bits. Any image with transparency (RGBA, LA,
+    PA, a palette or RGB/L image with a transparent colour) yields its alpha; 8-bit values become
+    ``uint8 / 255`` in float32 (as the reference nodes and AuraSR's ``ToTensor``); CMYK and other
+    modes go through Pillow's RGB conversion.
     """
     image = ImageOps.exif_transpose(image)
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    alpha = None
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        alpha = np.asarray(image.getchannel("A"))
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        grey = np.asarray(image, dtype=np.float32) / 65535.0
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        grey = np.asarray(image, dtype=np.float32)
+        if image.mode != "F":
+            grey /= np.float32(65535.0)
         rgb = np.repeat(np.clip(grey, 0.0, 1.0)[..., None], 3, axis=2)
-    elif image.mode == "F":
-        rgb = np.repeat(np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)[..., None], 3, axis=2)
-    else:
-        rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return np.ascontiguousarray(rgb, dtype=np.float32), alpha
+        return np.ascontiguousarray(rgb), None
+    alpha = None
+    if image.has_transparency_data:
+        image = image.convert("RGBA")
+        alpha = np.asarray(image.getchannel("A"))
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+    return rgb, alpha
 
 
 def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Image.Image:

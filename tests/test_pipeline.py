@@ -134,3 +134,11 @@ def test_invalid_params_raise_before_any_work():
 def test_to_pil_rounds_half_up():
     rgb = np.array([[[0.5 / 255, 1.5 / 255, 254.5 / 255]]], dtype=np.float64).astype(np.float32)
     assert np.asarray(to_pil(rgb)).tolist() == [[[1, 2, 255]]]
+
+
+def test_rgb_with_a_transparent_colour_gets_alpha():
+    img = Image.new("RGB", (3, 1), (10, 20, 30))
+    img.putpixel((1, 0), (200, 100, 50))
+    img.info["transparency"] = (10, 20, 30)  # as a PNG tRNS chunk opens
+    out = np.asarray(process(img, {}))
+    assert out[..., 3].tolist() == [[0, 255, 0]] and out[0, 1].tolist() == [200, 100, 50, 255]

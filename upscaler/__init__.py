@@ -32,8 +32,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import psutil
-from PIL import Image, ImageOps
+from PIL import Image
 
+from effects.pipeline import to_float_rgb
 from upscaler.config import CheckpointError
 from upscaler.graph import INPUT_NAMES, OUTPUT_NAME, build_model
 from upscaler.runtime import create_session, device, env_int
@@ -155,26 +156,6 @@ def _check_checkpoint(checkpoint: object) -> None:
         raise ValueError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}; got {checkpoint!r}")
 
 
-def _to_float_rgb(image: Image.Image) -> tuple[np.ndarray, Image.Image | None]:
-    """float32 ``[H, W, 3]`` RGB in [0, 1] (``uint8 / 255`` as the reference) and the alpha band or None.
-
-    16-bit grey (modes ``I;16*`` and ``I``, as 16-bit PNGs open) is scaled by 1/65535 instead of being
-    clipped to 8 bits; any image with transparency (RGBA, LA, PA, P or RGB/L with a transparent colour)
-    yields its alpha; every other mode goes through Pillow's ``convert("RGB")``.
-    """
-    if image.mode == "I" or image.mode.startswith("I;16"):
-        grey = np.asarray(image).astype(np.float32)
-        np.clip(grey, 0.0, 65535.0, out=grey)
-        grey /= np.float32(65535.0)
-        return np.repeat(grey[..., None], 3, axis=2), None
-    alpha = None
-    if image.has_transparency_data:
-        image = image.convert("RGBA")
-        alpha = image.getchannel("A")
-    rgb = np.asarray(image.convert("RGB"))
-    return rgb.astype(np.float32) / np.float32(255.0), alpha
-
-
 def upscale(
     image: Image.Image,
     *,
@@ -245,7 +226,7 @@ def upscale(
     batch = batch_size()
     model, session = _session(checkpoint, batch)
     t1 = time.perf_counter()
-    rgb, alpha = _to_float_rgb(ImageOps.exif_transpose(image))
+    rgb, alpha = to_float_rgb(image)
     t2 = time.perf_counter()
 
     def run(tiles: np.ndarray, z: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -264,6 +245,6 @@ def upscale(
     t3 = time.perf_counter()
     result = Image.fromarray(to_uint8(out), "RGB")
     if alpha is not None:
-        result.putalpha(alpha.resize(result.size, Image.Resampling.LANCZOS))
+        result.putalpha(Image.fromarray(alpha).resize(result.size, Image.Resampling.LANCZOS))
     t4 = time.perf_counter()
     return result, {"load": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "postprocess": t4 - t3}
