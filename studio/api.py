@@ -56,15 +56,10 @@ def aura_sr(body: object) -> dict:
     options = {**_AURA_DEFAULTS, **{k: v for k, v in body.items() if k != "image_url"}}
     if isinstance(options["upscaling_factor"], str) and options["upscaling_factor"].isdigit():
         options["upscaling_factor"] = int(options["upscaling_factor"])  # fal's enum is the string "4"
-    for field, allowed in (("upscaling_factor", upscaler.UPSCALING_FACTORS),
-                           ("checkpoint", upscaler.CHECKPOINTS), ("overlapping_tiles", (False, True))):
-        value = options[field]
-        if isinstance(value, bool) != (field == "overlapping_tiles") or value not in allowed:
-            raise InputError(field, f"{value!r} is not allowed; use one of "
-                                    f"{', '.join(map(repr, allowed))}", 422)
-    seed = options.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise InputError("seed", f"must be a non-negative integer, got {seed!r}", 422)
+    try:
+        upscaler.check_options(**options)
+    except upscaler.OptionError as err:
+        raise InputError(err.field, err.detail, 422) from None
     _require_image_url(body)
     image = _image(body["image_url"], "image_url", upscaler.max_input_pixels())
     try:

@@ -355,6 +355,7 @@ def test_bad_arguments_are_value_errors_naming_the_field(kwargs, message):
     with pytest.raises(ValueError) as err:
         upscale(photo(4, 4), **kwargs)
     assert str(err.value) == message
+    assert err.value.field == next(iter(kwargs))  # the JSON API reports it as the 422's field
 
 
 def test_non_image_and_empty_image_are_rejected():

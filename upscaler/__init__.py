@@ -45,9 +45,11 @@ __all__ = [
     "CHECKPOINTS",
     "UPSCALING_FACTORS",
     "CheckpointError",
+    "OptionError",
     "TileModel",
     "WeightsUnavailableError",
     "batch_size",
+    "check_options",
     "load_model",
     "max_input_pixels",
     "preload",
@@ -151,9 +153,33 @@ def max_input_pixels() -> int:
     return env_int("AURASR_MAX_INPUT_PIXELS", min(_TIME_CAP_PIXELS[device()], ram_cap))
 
 
+class OptionError(ValueError):
+    """An option of :func:`upscale` is not allowed; ``field`` names it, ``detail`` says what is."""
+
+    def __init__(self, field: str, detail: str):
+        super().__init__(f"{field} {detail}")
+        self.field, self.detail = field, detail
+
+
 def _check_checkpoint(checkpoint: object) -> None:
     if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}; got {checkpoint!r}")
+        raise OptionError("checkpoint", f"must be one of {', '.join(CHECKPOINTS)}; got {checkpoint!r}")
+
+
+def check_options(*, upscaling_factor: object, overlapping_tiles: object, checkpoint: object,
+                  seed: object = None) -> None:
+    """Raise :class:`OptionError` for the first option of :func:`upscale` that is not allowed.
+
+    Lets a server refuse a request before it fetches or decodes the image.
+    """
+    if isinstance(upscaling_factor, bool) or upscaling_factor not in UPSCALING_FACTORS:
+        raise OptionError("upscaling_factor", f"must be one of {', '.join(map(str, UPSCALING_FACTORS))}; "
+                                              f"got {upscaling_factor!r}")
+    _check_checkpoint(checkpoint)
+    if not isinstance(overlapping_tiles, bool):
+        raise OptionError("overlapping_tiles", f"must be true or false; got {overlapping_tiles!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise OptionError("seed", f"must be a non-negative integer or None; got {seed!r}")
 
 
 def upscale(
@@ -201,15 +227,8 @@ def upscale(
     CheckpointError
         The checkpoint files are corrupt or do not match their config.
     """
-    if isinstance(upscaling_factor, bool) or upscaling_factor not in UPSCALING_FACTORS:
-        raise ValueError(
-            f"upscaling_factor must be one of {', '.join(map(str, UPSCALING_FACTORS))}; got {upscaling_factor!r}"
-        )
-    _check_checkpoint(checkpoint)
-    if not isinstance(overlapping_tiles, bool):
-        raise ValueError(f"overlapping_tiles must be true or false; got {overlapping_tiles!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer or None; got {seed!r}")
+    check_options(upscaling_factor=upscaling_factor, overlapping_tiles=overlapping_tiles,
+                  checkpoint=checkpoint, seed=seed)
     if not isinstance(image, Image.Image):
         raise ValueError(f"image must be a PIL image; got {type(image).__name__}")
     width, height = image.size
