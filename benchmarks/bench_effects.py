@@ -21,7 +21,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from effects import keep_freed_buffers, validate  # noqa: E402
-from effects.pipeline import apply, process, to_float_rgb  # noqa: E402
+from effects.pipeline import apply, process  # noqa: E402
+from imaging import to_float_rgb  # noqa: E402
 from effects.schema import EFFECTS  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"

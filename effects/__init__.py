@@ -7,6 +7,6 @@ This package knows nothing of Gradio.
 from ._memory import keep_freed_buffers
 from .pipeline import process
 from .schema import EFFECTS, FIELDS
-from .validate import ValidationError, validate
+from .validate import Request, ValidationError, validate
 
-__all__ = ["EFFECTS", "FIELDS", "ValidationError", "keep_freed_buffers", "process", "validate"]
+__all__ = ["EFFECTS", "FIELDS", "Request", "ValidationError", "keep_freed_buffers", "process", "validate"]

@@ -12,6 +12,9 @@ import numpy as np
 
 from effects._filters import normalized_gaussian_kernel, zero_padded_separable
 
+#: fal's ``blur_type`` enum.
+BLUR_TYPES = ("gaussian", "kuwahara")
+
 
 def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: float) -> np.ndarray:
     """Blur ``image`` with a gaussian or a Kuwahara filter.
@@ -51,6 +54,8 @@ def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: flo
     np.ndarray
         New float32 HxWx3 array in [0, 1].
     """
+    if blur_type not in BLUR_TYPES:
+        raise ValueError(f"blur_type must be one of {', '.join(BLUR_TYPES)}; got {blur_type!r}")
     if blur_radius == 0:
         return image.copy()
     if blur_type == "gaussian":

@@ -9,6 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 
+#: fal's ``*_direction`` enum.
+DIRECTIONS = ("horizontal", "vertical")
+
+
 def _roll_into(dst: np.ndarray, src: np.ndarray, shift: int, axis: int) -> None:
     """``dst = np.roll(src, shift, axis)`` for 2-D views, written in place with two slice copies."""
     n = src.shape[axis]
@@ -55,7 +59,7 @@ def chromatic(image: np.ndarray, *, red_shift: int, red_direction: str, green_sh
     channels = ((red_shift, red_direction), (green_shift, green_direction),
                 (blue_shift, blue_direction))
     for c, (shift, direction) in enumerate(channels):
-        if direction not in ("horizontal", "vertical"):
+        if direction not in DIRECTIONS:
             name = ("red", "green", "blue")[c]
             raise ValueError(f"{name}_direction must be horizontal or vertical; got {direction!r}")
         if direction == "vertical":

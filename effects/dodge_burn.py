@@ -8,6 +8,9 @@ the one place to change if a live-API comparison points to another source
 
 import numpy as np
 
+#: fal's ``dodge_burn_mode`` enum.
+DODGE_BURN_MODES = ("dodge", "burn", "dodge_and_burn", "burn_and_dodge", "color_dodge", "color_burn",
+                    "linear_dodge", "linear_burn")
 _EPS = 1e-7  # the node's guard against division by zero in dodge/burn
 
 
@@ -89,6 +92,6 @@ def dodge_burn(image: np.ndarray, *, dodge_burn_intensity: float, dodge_burn_mod
         elif dodge_burn_mode == "linear_burn":
             out = x - m_i
         else:
-            raise ValueError(f"dodge_burn_mode: unknown mode {dodge_burn_mode!r}; allowed: dodge, burn, "
-                             "dodge_and_burn, burn_and_dodge, color_dodge, color_burn, linear_dodge, linear_burn")
+            raise ValueError(f"dodge_burn_mode: unknown mode {dodge_burn_mode!r}; allowed: "
+                             f"{', '.join(DODGE_BURN_MODES)}")
     return np.clip(out, 0.0, 1.0, out=out)

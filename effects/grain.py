@@ -228,6 +228,8 @@ def _newspaper(image: np.ndarray, field: np.ndarray, i: float) -> np.ndarray:
 #: ``grain_style`` -> how the style applies the noise field, in fal's enum order.
 _STYLES = {"modern": _modern, "analog": _analog, "kodak": _kodak, "fuji": _fuji,
            "cinematic": _cinematic, "newspaper": _newspaper}
+#: fal's ``grain_style`` enum.
+GRAIN_STYLES = tuple(_STYLES)
 
 
 def grain(image: np.ndarray, *, grain_intensity: float, grain_scale: float, grain_style: str,

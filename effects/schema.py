@@ -9,45 +9,45 @@ all generated from this table; nothing else restates it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .desaturate import DESATURATE_WEIGHTS
-from .tint import TINT_MODES
+import numpy as np
 
+from common.fields import Field
 
-@dataclass(frozen=True)
-class Field:
-    """One request field.
-
-    ``kind`` is one of ``"bool"``, ``"int"``, ``"float"``, ``"enum"`` or ``"image"`` (a URL string).
-    ``minimum``/``maximum`` are inclusive; ``step`` is the UI slider step. ``shown_when`` names the
-    values of the effect's mode field (e.g. ``sharpen_mode``) under which the UI shows this control;
-    ``None`` means always.
-    """
-
-    name: str
-    kind: str
-    default: object
-    label: str
-    description: str
-    minimum: float | None = None
-    maximum: float | None = None
-    step: float | None = None
-    choices: tuple[str, ...] = ()
-    shown_when: tuple[str, tuple[str, ...]] | None = None
+from .blur import BLUR_TYPES, blur
+from .chromatic import DIRECTIONS, chromatic
+from .color_correction import color_correction
+from .desaturate import DESATURATE_WEIGHTS, desaturate
+from .dissolve import dissolve
+from .dodge_burn import DODGE_BURN_MODES, dodge_burn
+from .glow import glow
+from .grain import GRAIN_STYLES, grain
+from .parabolize import parabolize
+from .sharpen import SHARPEN_MODES, sharpen
+from .solarize import solarize
+from .tint import TINT_MODES, tint
+from .vignette import vignette
 
 
 @dataclass(frozen=True)
 class Effect:
-    """One effect: its key (module and function name in ``effects/``), label and fields.
+    """One effect: its key, label, fields and the function that applies it.
 
     ``enable`` is the ``enable_<key>`` flag; ``fields`` are the effect's own parameters in fal's order.
+    ``function(image, **fields, **needs)`` returns the new float32 image; ``needs`` names the extra
+    inputs the pipeline passes besides the fields: ``"rng"`` (a ``numpy.random.Generator``),
+    ``"other"`` (the second image, float32 of the same shape) and ``"scale"`` (the image's size
+    relative to the one the parameters are meant for; see :func:`effects.pipeline.apply`).
     """
 
     key: str
     label: str
     enable: Field
     fields: tuple[Field, ...]
+    function: Callable[..., np.ndarray]
+    needs: tuple[str, ...] = ()
 
 
 def _flag(key: str, description: str) -> Field:
@@ -62,7 +62,6 @@ def _enum(name, default, choices, label, description) -> Field:
     return Field(name, "enum", default, label, description, choices=tuple(choices))
 
 
-_DIRECTIONS = ("horizontal", "vertical")
 _SMART = ("sharpen_mode", ("smart",))
 
 EFFECTS: tuple[Effect, ...] = (
@@ -70,9 +69,9 @@ EFFECTS: tuple[Effect, ...] = (
         _num("grain_intensity", "float", 0.4, 0, 1, 0.01, "Intensity",
              "Film grain intensity (when enabled)"),
         _num("grain_scale", "float", 10.0, 1, 100, 0.1, "Scale", "Film grain scale (when enabled)"),
-        _enum("grain_style", "modern", ("modern", "analog", "kodak", "fuji", "cinematic", "newspaper"),
+        _enum("grain_style", "modern", GRAIN_STYLES,
               "Style", "Style of film grain to apply"),
-    )),
+    ), grain, ("rng",)),
     Effect("color_correction", "Color correction",
            _flag("color_correction", "Enable color correction"), (
         _num("temperature", "float", 0.0, -100, 100, 1, "Temperature", "Color temperature adjustment"),
@@ -80,54 +79,52 @@ EFFECTS: tuple[Effect, ...] = (
         _num("contrast", "float", 0.0, -100, 100, 1, "Contrast", "Contrast adjustment"),
         _num("saturation", "float", 0.0, -100, 100, 1, "Saturation", "Saturation adjustment"),
         _num("gamma", "float", 1.0, 0.2, 2.2, 0.01, "Gamma", "Gamma adjustment"),
-    )),
+    ), color_correction),
     Effect("chromatic", "Chromatic aberration",
            _flag("chromatic", "Enable chromatic aberration"), (
         _num("red_shift", "int", 0, -20, 20, 1, "Red shift", "Red channel shift amount"),
-        _enum("red_direction", "horizontal", _DIRECTIONS, "Red direction", "Red channel shift direction"),
+        _enum("red_direction", "horizontal", DIRECTIONS, "Red direction", "Red channel shift direction"),
         _num("green_shift", "int", 0, -20, 20, 1, "Green shift", "Green channel shift amount"),
-        _enum("green_direction", "horizontal", _DIRECTIONS, "Green direction",
+        _enum("green_direction", "horizontal", DIRECTIONS, "Green direction",
               "Green channel shift direction"),
         _num("blue_shift", "int", 0, -20, 20, 1, "Blue shift", "Blue channel shift amount"),
-        _enum("blue_direction", "horizontal", _DIRECTIONS, "Blue direction",
+        _enum("blue_direction", "horizontal", DIRECTIONS, "Blue direction",
               "Blue channel shift direction"),
-    )),
+    ), chromatic),
     Effect("blur", "Blur", _flag("blur", "Enable blur effect"), (
-        _enum("blur_type", "gaussian", ("gaussian", "kuwahara"), "Type", "Type of blur to apply"),
+        _enum("blur_type", "gaussian", BLUR_TYPES, "Type", "Type of blur to apply"),
         _num("blur_radius", "int", 3, 0, 31, 1, "Radius", "Blur radius"),
         _num("blur_sigma", "float", 1.0, 0.1, 10, 0.1, "Sigma", "Sigma for Gaussian blur",
              ("blur_type", ("gaussian",))),
-    )),
+    ), blur),
     Effect("vignette", "Vignette", _flag("vignette", "Enable vignette effect"), (
         _num("vignette_strength", "float", 0.5, 0, 10, 0.01, "Strength",
              "Vignette strength (when enabled)"),
-    )),
+    ), vignette),
     Effect("parabolize", "Parabolize", _flag("parabolize", "Enable parabolize effect"), (
         _num("parabolize_coeff", "float", 1.0, -10, 10, 0.01, "Coefficient", "Parabolize coefficient"),
         _num("vertex_x", "float", 0.5, 0, 1, 0.01, "Vertex X", "Vertex X position"),
         _num("vertex_y", "float", 0.5, 0, 1, 0.01, "Vertex Y", "Vertex Y position"),
-    )),
+    ), parabolize),
     Effect("tint", "Color tint", _flag("tint", "Enable color tint effect"), (
         _num("tint_strength", "float", 1.0, 0.1, 1, 0.01, "Strength", "Tint strength"),
         _enum("tint_mode", "sepia", tuple(TINT_MODES), "Mode", "Tint color mode"),
-    )),
+    ), tint),
     Effect("dissolve", "Dissolve", _flag("dissolve", "Enable dissolve effect"), (
         Field("dissolve_image_url", "image", "", "Second image", "URL of second image for dissolve"),
         _num("dissolve_factor", "float", 0.5, 0, 1, 0.01, "Factor", "Dissolve blend factor"),
-    )),
+    ), dissolve, ("rng", "other")),
     Effect("dodge_burn", "Dodge & burn", _flag("dodge_burn", "Enable dodge and burn effect"), (
         _num("dodge_burn_intensity", "float", 0.5, 0, 1, 0.01, "Intensity",
              "Dodge and burn intensity"),
-        _enum("dodge_burn_mode", "dodge", (
-            "dodge", "burn", "dodge_and_burn", "burn_and_dodge", "color_dodge", "color_burn",
-            "linear_dodge", "linear_burn"), "Mode", "Dodge and burn mode"),
-    )),
+        _enum("dodge_burn_mode", "dodge", DODGE_BURN_MODES, "Mode", "Dodge and burn mode"),
+    ), dodge_burn),
     Effect("glow", "Glow", _flag("glow", "Enable glow effect"), (
         _num("glow_intensity", "float", 1.0, 0, 5, 0.01, "Intensity", "Glow intensity"),
         _num("glow_radius", "int", 5, 1, 50, 1, "Radius", "Glow blur radius"),
-    )),
+    ), glow),
     Effect("sharpen", "Sharpen", _flag("sharpen", "Enable sharpen effect"), (
-        _enum("sharpen_mode", "basic", ("basic", "smart", "cas"), "Mode",
+        _enum("sharpen_mode", "basic", SHARPEN_MODES, "Mode",
               "Type of sharpening to apply"),
         _num("sharpen_radius", "int", 1, 1, 15, 1, "Radius", "Sharpen radius (for basic mode)",
              ("sharpen_mode", ("basic",))),
@@ -143,15 +140,15 @@ EFFECTS: tuple[Effect, ...] = (
              "Smart sharpen blend ratio", _SMART),
         _num("cas_amount", "float", 0.8, 0, 1, 0.01, "CAS amount", "CAS sharpening amount",
              ("sharpen_mode", ("cas",))),
-    )),
+    ), sharpen),
     Effect("solarize", "Solarize", _flag("solarize", "Enable solarize effect"), (
         _num("solarize_threshold", "float", 0.5, 0, 1, 0.01, "Threshold", "Solarize threshold"),
-    )),
+    ), solarize),
     Effect("desaturate", "Desaturate", _flag("desaturate", "Enable desaturation effect"), (
         _num("desaturate_factor", "float", 1.0, 0, 1, 0.01, "Factor", "Desaturation factor"),
         _enum("desaturate_method", "luminance (Rec.709)", tuple(DESATURATE_WEIGHTS), "Method",
               "Desaturation method"),
-    )),
+    ), desaturate),
 )
 
 #: Our one extension to fal's schema (Decision (f)): an optional seed for grain and dissolve.

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 
 # PIL's ImageFilter.SMOOTH kernel (sum 13), used by PIL/kornia Sharpness.
+#: fal's ``sharpen_mode`` enum.
+SHARPEN_MODES = ("basic", "smart", "cas")
 _SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=np.uint8)
 _DIAGONALS = np.array([[1, 0, 1], [0, 0, 0], [1, 0, 1]], dtype=np.uint8)
@@ -81,7 +83,9 @@ def sharpen(image: np.ndarray, *, sharpen_mode: str, sharpen_radius: int, sharpe
         return _basic(image, sharpen_radius, sharpen_alpha)
     if sharpen_mode == "smart":
         return _smart(image, noise_radius, preserve_edges, smart_sharpen_strength, smart_sharpen_ratio)
-    return _cas(image, cas_amount)
+    if sharpen_mode == "cas":
+        return _cas(image, cas_amount)
+    raise ValueError(f"sharpen_mode must be one of {', '.join(SHARPEN_MODES)}; got {sharpen_mode!r}")
 
 
 def _basic(image: np.ndarray, radius: int, alpha: float) -> np.ndarray:

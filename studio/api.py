@@ -20,9 +20,9 @@ import effects
 import upscaler
 
 from . import limits, results
-from .errors import InputError
+from common.errors import InputError
 from .fetch import fetch_url
-from .images import decode_image
+from imaging import decode_image, encode_png
 
 _AURA_DEFAULTS = {"upscaling_factor": 4, "overlapping_tiles": False, "checkpoint": "v1"}
 
@@ -82,7 +82,7 @@ def _image(url: object, field: str, max_pixels: int | None = None) -> Image.Imag
 
 
 def _record(image: Image.Image) -> dict:
-    png = results.encode_png(image)
+    png = encode_png(image)
     return results.image_record(png, image.size, url=results.data_uri(png),
                                 file_name=results.new_file_name())
 

@@ -27,7 +27,7 @@ import gradio as gr
 from gradio import processing_utils
 from gradio_client.utils import is_http_url_like
 
-from .errors import InputError
+from common.errors import InputError
 from .fetch import fetch_url
 
 

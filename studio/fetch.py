@@ -38,9 +38,9 @@ from dataclasses import dataclass
 
 import httpcore
 
-from .env import env_number
-from .errors import InputError
-from .images import ALLOWED, sniff_format
+from common.env import env_number
+from common.errors import InputError
+from imaging.decode import ALLOWED, sniff_format
 
 MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT = 20.0

@@ -23,8 +23,8 @@ import upscaler
 from effects.schema import FIELDS, SEED
 
 from . import limits, presets, results, snippets
-from .errors import InputError
-from .images import decode_image
+from common.errors import InputError
+from imaging import decode_image, thumbnail
 from .ui import value_updates
 
 #: Long side of the live-preview proxy, in pixels.
@@ -78,14 +78,6 @@ def _validated(settings: Mapping, seed: float | None) -> dict:
         raise gr.Error(str(err)) from None
 
 
-def _shrink(image: Image.Image, side: int) -> Image.Image:
-    """An 8-bit RGB/RGBA copy whose long side is at most ``side`` (never enlarged)."""
-    rgb, alpha = effects.pipeline.to_float_rgb(image)
-    small = effects.pipeline.to_pil(rgb, alpha)
-    small.thumbnail((side, side), Image.Resampling.LANCZOS)
-    return small
-
-
 def _opaque(image: Image.Image) -> Image.Image:
     """RGB for JPEG transport: transparent areas shown over light grey."""
     if image.mode != "RGBA":
@@ -98,12 +90,12 @@ def _opaque(image: Image.Image) -> Image.Image:
 
 def make_proxy(path: str | None) -> Image.Image | None:
     """Decode an upload once and keep a ≤512 px 8-bit copy for the live preview."""
-    return None if path is None else _shrink(_decode(path, "image_url"), PROXY_SIDE)
+    return None if path is None else thumbnail(_decode(path, "image_url"), PROXY_SIDE)
 
 
 def make_dissolve_proxy(path: str | None) -> Image.Image | None:
     """The second dissolve image, decoded once and shrunk like the main proxy."""
-    return None if path is None else _shrink(_decode(path, "dissolve_image_url"), PROXY_SIDE)
+    return None if path is None else thumbnail(_decode(path, "dissolve_image_url"), PROXY_SIDE)
 
 
 def render_preview(proxy: Image.Image | None, dissolve_proxy: Image.Image | None,
@@ -116,7 +108,7 @@ def render_preview(proxy: Image.Image | None, dissolve_proxy: Image.Image | None
     """
     params = _validated(settings, PREVIEW_SEED if seed is None else seed)
     if params["enable_dissolve"] and dissolve_proxy is None:
-        params["enable_dissolve"] = False
+        params = params.replace(enable_dissolve=False)
     preview = None
     if proxy is not None:
         preview = _opaque(effects.process(proxy, params, dissolve_image=dissolve_proxy))
@@ -242,8 +234,8 @@ def compare(source_path: str | None, result_path: str | None):
     if source_path is None or result_path is None:
         return gr.skip(), gr.skip()
     result = _decode(result_path, "result")
-    before = _shrink(_decode(source_path, "image_url"), COMPARE_SIDE)
-    after = _shrink(result, COMPARE_SIDE)
+    before = thumbnail(_decode(source_path, "image_url"), COMPARE_SIDE)
+    after = thumbnail(result, COMPARE_SIDE)
     before = before.resize(after.size, Image.Resampling.LANCZOS)
     return (before, after), gr.update(value=result_path, visible=True)
 

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 
 from starlette.requests import Request
 
-from .env import env_number
-from .errors import InputError
+from common.env import env_number
+from common.errors import InputError
 from .fetch import max_download_bytes
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import effects
 from effects.schema import DEFAULTS, EFFECTS, FIELDS, SEED
 
-from .errors import InputError
+from common.errors import InputError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 
@@ -31,7 +31,7 @@ def read_preset(data: bytes | str | os.PathLike, *, source: str = "preset") -> d
     """Parse and validate one preset; return it as written (minus images), keys in fal order.
 
     ``data`` is the JSON text (str or bytes) or a ``Path`` to it. Raises
-    :class:`studio.errors.InputError` (422) naming ``source`` and, for a bad field, the field.
+    :class:`common.errors.InputError` (422) naming ``source`` and, for a bad field, the field.
     """
     if isinstance(data, os.PathLike):
         data = Path(data).read_bytes()

@@ -6,22 +6,14 @@ endpoints and the JSON endpoints build it here, from the PNG bytes actually serv
 from __future__ import annotations
 
 import base64
-import io
 import uuid
 from pathlib import Path
 
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-CONTENT_TYPE = "image/png"
+from imaging import CONTENT_TYPE, encode_png
 
-
-def encode_png(image: Image.Image) -> bytes:
-    """Lossless PNG bytes of ``image`` (alpha kept). Level 1 compression: CPU time matters more than
-    a few percent of file size for multi-megapixel results."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def new_file_name() -> str:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from local_http import serving
-from studio.errors import InputError
+from common.errors import InputError
 from studio.fetch import MAX_REDIRECTS, fetch_url, refusal_reason
 
 

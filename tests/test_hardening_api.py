@@ -23,7 +23,7 @@ from PIL import Image
 
 from local_http import serving
 from studio import limits
-from studio.errors import InputError
+from common.errors import InputError
 from studio_server import running_app, tiny_aurasr_hub
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""studio.images.decode_image: hostile and unusual image inputs either decode correctly or fail with a
+"""imaging.decode.decode_image: hostile and unusual image inputs either decode correctly or fail with a
 clear InputError (status, field-named message, no internals)."""
 import io
 import struct
@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 import effects
-from studio.errors import InputError
-from studio.images import decode_image, sniff_format
+from common.errors import InputError
+from imaging.decode import decode_image, sniff_format
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from effects import ValidationError, process
-from effects.pipeline import to_float_rgb, to_pil
+from imaging import to_float_rgb, to_pil
 from effects.schema import EFFECTS
 
 ALL_ON = {e.enable.name: True for e in EFFECTS}

@@ -9,7 +9,7 @@ import pytest
 import effects
 from effects.schema import DEFAULTS, EFFECTS, FIELDS, FIELDS_BY_NAME
 from studio import handlers, presets, snippets, ui
-from studio.errors import InputError
+from common.errors import InputError
 
 
 def test_builtin_presets_are_valid_and_plenty():

@@ -34,7 +34,7 @@ import onnxruntime as ort
 import psutil
 from PIL import Image
 
-from effects.pipeline import to_float_rgb
+from imaging import to_float_rgb
 from upscaler.config import CheckpointError
 from upscaler.graph import INPUT_NAMES, OUTPUT_NAME, build_model
 from upscaler.runtime import create_session, device, env_int

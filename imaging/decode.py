@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from .env import env_number
-from .errors import InputError
+from common.env import env_number
+from common.errors import InputError
 
 DEFAULT_MAX_PIXELS = 50_000_000
 _ORIENTATION = 0x0112
