@@ -8,6 +8,7 @@ on one server. ``python app.py`` serves on ``GRADIO_SERVER_NAME``:``GRADIO_SERVE
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import gradio as gr
 import effects
 import upscaler
 from effects.schema import EFFECTS, FIELDS, SEED
-from studio import api, handlers, limits, presets, ui
+from studio import api, handlers, limits, live, presets, ui
 from studio.components import ImageUpload
 
 ROOT = Path(__file__).resolve().parent
@@ -25,20 +26,30 @@ for problem in preset_problems:
     logging.getLogger(__name__).warning("preset skipped: %s", problem)
 EXAMPLES = [[str(path)] for path in sorted((ROOT / "examples").glob("*.png"))]
 
+def pick_look(evt: gr.SelectData) -> list:
+    """A click in the preset gallery (Gradio passes ``evt`` by this type hint, which a
+    ``functools.partial`` would hide)."""
+    return handlers.pick_from_gallery(evt.index, BUILTIN_PRESETS)
+
+
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 CSS = (ROOT / "studio" / "style.css").read_text(encoding="utf-8")
+HEAD = f"<script>{ui.page_script()}</script>"
 
 with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(1800, 3600)) as demo:
     gr.Markdown("# Post-processing Studio\nfal's `post-processing` effects with a live preview, "
                 "and AuraSR 4x upscaling. Every control is also an API parameter: see "
                 "*Show the request*.", elem_id="title")
-    proxy, dissolve_proxy = gr.State(), gr.State()
+    # The decoded source lives in studio.live under this token; the page's script sends it along.
+    token = gr.Textbox(visible=False, elem_id="source-token")
+    panel_open = gr.State(False)
 
     with gr.Tab("Post-processing"):
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5, min_width=360):
+        with gr.Row(equal_height=False, elem_id="studio-row"):
+            with gr.Column(scale=5, min_width=360, elem_id="controls-column"):
                 source = ImageUpload(label="Image", height=280, sources=["upload", "clipboard"],
                                      elem_id="source")
+                source_size = gr.Markdown(elem_id="source-size")
                 gr.Examples(EXAMPLES, [source], label="Sample photos", cache_examples=False)
                 with gr.Row(elem_id="presets", equal_height=True):
                     preset_pick = gr.Dropdown(list(BUILTIN_PRESETS), value=None, label="Preset",
@@ -51,13 +62,16 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                         save_preset = gr.DownloadButton(
                             "Save preset", value=handlers.write_preset_file(presets.to_preset(
                                 presets.full_settings({}))), size="sm", elem_id="save-preset")
+                gallery = gr.Gallery(label="Looks on your image (click to apply)", columns=5,
+                                     height="auto", allow_preview=False, format="jpeg",
+                                     interactive=False, elem_id="preset-gallery")
                 if preset_problems:
                     gr.Markdown("**Skipped preset files:**\n" +
                                 "\n".join(f"- `{problem}`" for problem in preset_problems))
                 controls, accordions = ui.build_effect_controls()
-            with gr.Column(scale=6, min_width=420):
-                preview = gr.Image(label="Live preview (≤512 px proxy)", format="jpeg", interactive=False,
-                                   height=460, buttons=["fullscreen"], elem_id="preview")
+            with gr.Column(scale=6, min_width=420, elem_id="live-column"):
+                gr.HTML(ui.PREVIEW_HTML, elem_id="preview", js_on_load=None)
+                gr.HTML(ui.LOUPE_HTML, elem_id="loupe", js_on_load=None)
                 with gr.Group():
                     with gr.Row():
                         upscale_on = gr.Checkbox(label="Upscale 4x with AuraSR", elem_id="upscale-on")
@@ -67,15 +81,17 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                 with gr.Row():
                     run = gr.Button("Process full resolution", variant="primary", elem_id="run")
                     stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                gr.HTML(ui.OUTDATED_HTML, elem_id="outdated", js_on_load=None)
                 comparison = gr.ImageSlider(label="Before / after", interactive=False, max_height=460,
                                             elem_id="compare")
                 download = gr.DownloadButton("⬇ Download PNG", visible=False, variant="primary",
                                              elem_id="download")
-                with gr.Accordion("Full-resolution result and fal output JSON", open=False):
+                with gr.Accordion("Full-resolution result and fal output JSON", open=False,
+                                  elem_id="result-panel"):
                     result = gr.Image(label="Result (PNG)", type="filepath", format="png",
                                       interactive=False, elem_id="result")
                     output_json = gr.JSON(label="fal output", elem_id="output-json")
-                with gr.Accordion("Show the request", open=False, elem_id="request-panel"):
+                with gr.Accordion("Show the request", open=False, elem_id="request-panel") as request_panel:
                     request_json = gr.Code(language="json", label="fal request body")
                     request_python = gr.Code(language="python", label="gradio_client → /process")
                     request_curl = gr.Code(language="shell", label="curl → POST /api/post-processing")
@@ -112,50 +128,78 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
     settings = {f.name: controls[f.name] for f in FIELDS if f.kind != "image"}
     field_controls = [controls[f.name] for f in FIELDS]
     private = {"api_visibility": "private", "show_progress": "hidden"}
-    preview_step = {"fn": handlers.render_preview, "inputs": [proxy, dissolve_proxy],
-                    "inputs_kwargs": {**settings, SEED.name: seed},
-                    "outputs": [preview, request_json, request_python, request_curl, save_preset],
-                    "concurrency_id": "preview", "concurrency_limit": 2, **private}
+    # JS-only events: the page's script (studio/page.js) renders the live views from these values
+    # through studio.live's route, outside Gradio's queue (see studio/live.py for why).
+    live_inputs = [token, *settings.values(), seed]
+    render = {"fn": None, "inputs": live_inputs, "js": "(...v) => studio.render(...v)", **private}
+    # What follows the settings besides the preview, updated per committed change, not per tick.
+    follow = {"fn": handlers.settings_outputs, "inputs": [panel_open],
+              "inputs_kwargs": {**settings, SEED.name: seed},
+              "outputs": [request_json, request_python, request_curl, save_preset],
+              "queue": False, **private}
 
     # gr.Number shows and sends 0 for an initial None; empty it in the page so "empty = random" holds.
     demo.load(None, None, [seed, up_seed], js="() => [null, null]")
 
-    # Live preview: any user edit re-renders the proxy; "always_last" never drops the final value.
-    gr.on([c.input for c in (*settings.values(), seed)], trigger_mode="always_last", **preview_step)
-    # Uploads are decoded once into proxies; programmatic changes then render one preview.
-    source.change(handlers.make_proxy, source, proxy, **private).then(**preview_step)
-    controls["dissolve_image_url"].change(handlers.make_dissolve_proxy, controls["dissolve_image_url"],
-                                          dissolve_proxy, **private).then(**preview_step)
+    # Live preview on every user edit; moving a control of a disabled effect enables the effect.
+    for effect in EFFECTS:
+        enable, params = controls[effect.enable.name], [settings[f.name] for f in effect.fields
+                                                         if f.name in settings]
+        gr.on([c.input for c in params], None, live_inputs, enable, trigger_mode="always_last",
+              js=f"(...v) => studio.edit(v, {json.dumps(effect.enable.name)})", **private)
+    gr.on([controls[e.enable.name].input for e in EFFECTS] + [seed.input], None, live_inputs,
+          trigger_mode="always_last", js="(...v) => studio.edit(v)", **private)
+    sliders = [c for c in settings.values() if isinstance(c, gr.Slider)]
+    gr.on([c.release for c in sliders], **{**render, "js": "(...v) => studio.release(...v)"})
+    gr.on([c.release for c in sliders] + [c.input for c in settings.values() if c not in sliders]
+          + [seed.input], **follow)
+    request_panel.expand(lambda: True, None, panel_open, queue=False, **private).then(**follow)
+    request_panel.collapse(lambda: False, None, panel_open, queue=False, **private)
+
+    # Uploads are decoded once (studio.live keeps them); then one preview and the preset gallery.
+    source.change(handlers.load_source, source, [token, source_size], **private).then(**render).then(
+        functools.partial(handlers.preset_gallery, builtin=BUILTIN_PRESETS), token, gallery,
+        concurrency_id="preview", concurrency_limit=2, **private)
+    controls["dissolve_image_url"].change(handlers.load_dissolve,
+                                          [controls["dissolve_image_url"], token], None,
+                                          **private).then(**render)
     for effect in EFFECTS:  # a mark on the accordion of every enabled effect, however it was set
         controls[effect.enable.name].change(functools.partial(ui.accordion_label, effect),
                                             controls[effect.enable.name], accordions[effect.key],
                                             queue=False, **private)
-    for mode, dependents in ui.DEPENDENTS.items():
-        controls[mode].change(functools.partial(ui.visibility_updates, mode), controls[mode],
-                              [controls[f.name] for f in dependents], queue=False, **private)
+    for mode, dependents in ui.DEPENDENTS.items():  # one event per control (see visibility_update)
+        for field in dependents:
+            controls[mode].change(functools.partial(ui.visibility_update, field), controls[mode],
+                                  controls[field.name], queue=False, **private)
 
     # Presets: set every control at once, then render ONE preview.
     preset_targets = [*field_controls, seed]
     preset_pick.input(functools.partial(handlers.load_named_preset, builtin=BUILTIN_PRESETS),
-                      preset_pick, preset_targets, **private).then(**preview_step)
+                      preset_pick, preset_targets, **private).then(**render).then(**follow)
+    gallery.select(pick_look, None, [*preset_targets, preset_pick], **private).then(**render).then(**follow)
     load_preset.upload(handlers.load_preset_file, load_preset, [*preset_targets, preset_pick],
-                       **private).then(**preview_step)
+                       **private).then(**render).then(**follow)
     reset.click(handlers.reset_settings, None, [*preset_targets, preset_pick],
-                **private).then(**preview_step)
+                **private).then(**render).then(**follow)
 
-    # Process: the public /process endpoint, then (page only) the optional upscale and the comparison.
-    processing = run.click(handlers.process, [source],
-                           inputs_kwargs={**{f.name: controls[f.name] for f in FIELDS},
-                                          SEED.name: seed},
-                           outputs=[result, output_json], api_name="process",
-                           show_progress_on=[comparison], concurrency_id="process",
-                           concurrency_limit=1)
+    # Process: a quick check of the upscale option, the public /process endpoint, then (page only)
+    # the optional upscale and the comparison, which the page marks outdated after any change.
+    run.click(None, live_inputs, None, js="(...v) => studio.processing(...v)", **private)
+    checking = run.click(handlers.check_upscale_input, [token, upscale_on], None, queue=False,
+                         **private)
+    processing = checking.success(handlers.process, [source],
+                                  inputs_kwargs={**{f.name: controls[f.name] for f in FIELDS},
+                                                 SEED.name: seed},
+                                  outputs=[result, output_json], api_name="process",
+                                  show_progress_on=[comparison], concurrency_id="process",
+                                  concurrency_limit=1)
     upscaling = processing.success(handlers.upscale_after_process,
                                    [result, upscale_on, checkpoint, overlapping, seed],
                                    [result, output_json], api_visibility="private",
                                    show_progress_on=[comparison], concurrency_id="upscale",
                                    concurrency_limit=1)
-    upscaling.success(handlers.compare, [source, result], [comparison, download], **private)
+    upscaling.success(handlers.compare, [token, result, preset_pick], [comparison, download],
+                      **private).success(None, None, None, js="() => studio.processed()", **private)
 
     # Upscale tab: the public /upscale endpoint.
     up_running = up_run.click(handlers.upscale, [up_source, up_factor, up_overlap, up_checkpoint, up_seed],
@@ -173,8 +217,9 @@ demo.queue(max_size=limits.GRADIO_QUEUE_SIZE)
 def launch(**options) -> tuple:
     """Serve the page, the Gradio API and the JSON endpoints; ``options`` go to ``demo.launch``."""
     effects.keep_freed_buffers()  # a server runs the pipeline over and over: reuse image buffers
-    return demo.launch(theme=THEME, css=CSS, footer_links=["api", "gradio"], max_file_size="40mb",
-                       app_kwargs={"routes": api.routes()}, **options)
+    return demo.launch(theme=THEME, css=CSS, head=HEAD, footer_links=["api", "gradio"],
+                       max_file_size="40mb", app_kwargs={"routes": api.routes() + live.routes()},
+                       **options)
 
 
 if __name__ == "__main__":

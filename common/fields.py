@@ -26,7 +26,8 @@ class Field:
     ``kind`` is one of ``"bool"``, ``"int"``, ``"float"``, ``"enum"`` or ``"image"`` (a URL string).
     ``minimum``/``maximum`` are inclusive; ``step`` is the UI slider step. ``shown_when`` names the
     values of the effect's mode field (e.g. ``sharpen_mode``) under which the UI shows this control;
-    ``None`` means always.
+    ``None`` means always. ``ui_maximum`` is where the page's slider ends when the useful range is
+    much shorter than the allowed one (the API keeps ``maximum``; a larger value extends the slider).
     """
 
     name: str
@@ -39,6 +40,7 @@ class Field:
     step: float | None = None
     choices: tuple = ()
     shown_when: tuple[str, tuple[str, ...]] | None = None
+    ui_maximum: float | None = None
 
 
 class ValidationError(ValueError):

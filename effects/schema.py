@@ -54,8 +54,10 @@ def _flag(key: str, description: str) -> Field:
     return Field(f"enable_{key}", "bool", False, "Enable", description)
 
 
-def _num(name, kind, default, lo, hi, step, label, description, shown_when=None) -> Field:
-    return Field(name, kind, default, label, description, lo, hi, step, shown_when=shown_when)
+def _num(name, kind, default, lo, hi, step, label, description, shown_when=None, *,
+         ui_maximum=None) -> Field:
+    return Field(name, kind, default, label, description, lo, hi, step, shown_when=shown_when,
+                 ui_maximum=ui_maximum)
 
 
 def _enum(name, default, choices, label, description) -> Field:
@@ -98,8 +100,9 @@ EFFECTS: tuple[Effect, ...] = (
              ("blur_type", ("gaussian",))),
     ), blur),
     Effect("vignette", "Vignette", _flag("vignette", "Enable vignette effect"), (
+        # Above 1 the corners are black already: the page's slider ends there, fal's range stays.
         _num("vignette_strength", "float", 0.5, 0, 10, 0.01, "Strength",
-             "Vignette strength (when enabled)"),
+             "Vignette strength (when enabled)", ui_maximum=1),
     ), vignette),
     Effect("parabolize", "Parabolize", _flag("parabolize", "Enable parabolize effect"), (
         _num("parabolize_coeff", "float", 1.0, -10, 10, 0.01, "Coefficient", "Parabolize coefficient"),

@@ -1,8 +1,9 @@
 """The functions behind the page's events and the two public Gradio endpoints.
 
 Public endpoints: :func:`process` (``/process``, fal's ``post-processing``) and :func:`upscale`
-(``/upscale``, fal's ``aura-sr``). Everything else is private page plumbing: the preview proxy, the
-live preview, presets and the optional upscale after Process. Errors reach the page as ``gr.Error``
+(``/upscale``, fal's ``aura-sr``). Everything else is private page plumbing: the decoded source (the
+live views themselves are served by :mod:`studio.live`), the request snippets and preset file, the
+preset gallery, presets and the steps after Process. Errors reach the page as ``gr.Error``
 (readable, names the field) and leave every control as the user set it.
 """
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,21 +24,17 @@ from PIL import Image
 
 import effects
 import upscaler
-from effects.schema import FIELDS, SEED
+from effects.schema import SEED
 
-from . import limits, presets, results, snippets
+from . import limits, live, presets, results, snippets
 from common.errors import InputError
 from imaging import decode_image, thumbnail
 from .ui import value_updates
 
-#: Long side of the live-preview proxy, in pixels.
-PROXY_SIDE = 512
 #: Long side of the before/after comparison (screen-sized; the full file is downloaded separately).
 COMPARE_SIDE = 1024
-#: Image fields arrive as files, not as parts of the request body.
-_IMAGE_FIELDS = {f.name for f in FIELDS if f.kind == "image"}
-#: Seed of the live preview when the user left ``seed`` empty, so grain does not flicker per tick.
-PREVIEW_SEED = 0
+#: Long side of the preset gallery's thumbnails.
+GALLERY_SIDE = 160
 
 
 class Cancelled(Exception):
@@ -69,53 +69,55 @@ def _admitted(gate: limits.Gate) -> Iterator[None]:
 
 
 def _validated(settings: Mapping, seed: float | None) -> dict:
-    request = {k: v for k, v in settings.items() if k not in _IMAGE_FIELDS}
-    if seed is not None:
-        request[SEED.name] = seed
     try:
-        return effects.validate(request)
+        return live.request_for(settings, seed, preview=False)
     except effects.ValidationError as err:
         raise gr.Error(str(err)) from None
 
 
-def _opaque(image: Image.Image) -> Image.Image:
-    """RGB for JPEG transport: transparent areas shown over light grey."""
-    if image.mode != "RGBA":
-        return image
-    background = Image.new("RGBA", image.size, (236, 236, 236, 255))
-    return Image.alpha_composite(background, image).convert("RGB")
+# -- the page's source and what follows the settings -----------------------------------------------
 
+def load_source(path: str | None) -> tuple[str, str]:
+    """Decode an upload once; keep it and its ≤512 px proxy for the live views (:mod:`studio.live`).
 
-# -- live preview ----------------------------------------------------------------------------------
-
-def make_proxy(path: str | None) -> Image.Image | None:
-    """Decode an upload once and keep a ≤512 px 8-bit copy for the live preview."""
-    return None if path is None else thumbnail(_decode(path, "image_url"), PROXY_SIDE)
-
-
-def make_dissolve_proxy(path: str | None) -> Image.Image | None:
-    """The second dissolve image, decoded once and shrunk like the main proxy."""
-    return None if path is None else thumbnail(_decode(path, "dissolve_image_url"), PROXY_SIDE)
-
-
-def render_preview(proxy: Image.Image | None, dissolve_proxy: Image.Image | None,
-                   seed: float | None = None, request: gr.Request = None, **settings) -> tuple:
-    """The live preview of the current settings on the proxy, plus what follows those settings:
-    the three "Show the request" snippets (pointing at the server the page came from) and the
-    current preset file for "Save preset".
-
-    Dissolve without a second image is left out of the preview (Process reports it as an error).
+    Returns the source's token for the page's script ("" when the image was removed) and the
+    image's size as text (``"3000 × 2000 px"``).
     """
-    params = _validated(settings, PREVIEW_SEED if seed is None else seed)
-    if params["enable_dissolve"] and dissolve_proxy is None:
-        params = params.replace(enable_dissolve=False)
-    preview = None
-    if proxy is not None:
-        preview = _opaque(effects.process(proxy, params, dissolve_image=dissolve_proxy))
+    if path is None:
+        return "", ""
+    image = _decode(path, "image_url")
+    token = live.SOURCES.add(live.Source(image=image, proxy=thumbnail(image, live.PROXY_SIDE),
+                                         name=Path(path).stem))
+    return token, f"{image.width} × {image.height} px"
+
+
+def load_dissolve(path: str | None, token: str) -> None:
+    """Decode the second dissolve image once, for the preview (shrunk like the proxy) and the loupe."""
+    source = live.SOURCES.get(token)
+    if source is None:
+        return
+    second = None if path is None else _decode(path, "dissolve_image_url")
+    source.dissolve = second
+    source.dissolve_proxy = None if second is None else thumbnail(second, live.PROXY_SIDE)
+    source.loupe = None
+    live.SOURCES.trim()
+
+
+def settings_outputs(panel_open: bool, seed: float | None = None, request: gr.Request = None,
+                     **settings) -> tuple:
+    """What follows the settings besides the preview, updated when a change is committed (slider
+    release, a choice, a preset), not per drag tick: the three "Show the request" snippets
+    (pointing at the server the page came from; only while that panel is open) and the preset file
+    for "Save preset". Both say exactly what Process would send, dissolve included.
+    """
+    params = _validated(settings, seed)
     preset = presets.to_preset(params, None if seed is None else params[SEED.name])
-    origin = request.headers.get("origin") if request is not None else None
-    return (preview, *snippets.request_snippets(preset, origin or snippets.SERVER),
-            write_preset_file(preset))
+    if panel_open:
+        origin = request.headers.get("origin") if request is not None else None
+        shown = snippets.request_snippets(preset, origin or snippets.SERVER)
+    else:
+        shown = (gr.skip(),) * 3
+    return (*shown, write_preset_file(preset))
 
 
 def write_preset_file(preset: Mapping) -> str:
@@ -127,6 +129,27 @@ def write_preset_file(preset: Mapping) -> str:
         path.write_text(text, encoding="utf-8")
     return str(path)
 
+
+def preset_gallery(token: str, builtin: Mapping[str, dict]) -> list | None:
+    """Every built-in preset rendered on a :data:`GALLERY_SIDE` thumbnail of the user's image."""
+    source = live.SOURCES.get(token)
+    if source is None:
+        return None
+    small = thumbnail(source.proxy, GALLERY_SIDE)
+    scale = max(small.size) / max(source.image.size)
+    looks = []
+    for name, preset in builtin.items():
+        params = live.request_for(preset, preset.get(SEED.name), preview=True)
+        params = live.without_missing_dissolve(params, source, full=False)
+        looks.append((live.opaque(effects.process(small, params, scale=scale,
+                                                  dissolve_image=source.dissolve_proxy)), name))
+    return looks
+
+
+def pick_from_gallery(index: int, builtin: Mapping[str, dict]) -> list:
+    """Set all controls from the preset of the ``index``-th thumbnail, and name it in the picker."""
+    name = list(builtin)[index]
+    return [*preset_updates(builtin[name]), gr.update(value=name)]
 
 # -- public endpoints -----------------------------------------------------------------------------
 
@@ -210,34 +233,79 @@ def cancel(request: gr.Request) -> None:
     """Ask the running upscale of this browser session to stop at its next tile."""
     if request is not None and request.session_hash in _cancel_flags:
         _cancel_flags[request.session_hash].set()
+    gr.Info("Cancelled. Settings and earlier results are kept.")
 
 
-# -- page-only steps after Process ----------------------------------------------------------------
+# -- page-only steps around Process ---------------------------------------------------------------
+
+def check_upscale_input(token: str, enabled: bool) -> None:
+    """Before Process spends time on the effects: refuse an image the upscaler will not take."""
+    source = live.SOURCES.get(token)
+    if not enabled or source is None:
+        return
+    pixels, cap = source.image.width * source.image.height, upscaler.max_input_pixels()
+    if pixels > cap:
+        raise gr.Error(f"Upscale 4x with AuraSR: the image is {source.image.width}×"
+                       f"{source.image.height} ({pixels / 1e6:.2f} MP); the upscaler takes at most "
+                       f"{cap / 1e6:.2f} MP here (AURASR_MAX_INPUT_PIXELS). Untick the upscale or "
+                       "use a smaller image.")
+
 
 def upscale_after_process(result_path: str | None, enabled: bool,
                           checkpoint: str, overlapping_tiles: bool, seed: float | None,
                           request: gr.Request = None, progress: gr.Progress = gr.Progress()):
-    """When "Upscale 4x with AuraSR" is ticked, upscale the processed result in place."""
+    """When "Upscale 4x with AuraSR" is ticked, upscale the processed result in place. If the
+    upscale cannot run (no weights, cancelled, too large), the effects result stays, with a note."""
     if not enabled or result_path is None:
         return gr.skip(), gr.skip()
-    image = _decode(result_path, "result")
-    result, timings = _run_upscaler(image, upscaling_factor=4, overlapping_tiles=overlapping_tiles,
-                                    checkpoint=checkpoint, seed=None if seed is None else int(seed),
-                                    session=request.session_hash if request else None,
-                                    progress=progress)
+    image = _decode_own(result_path)
+    try:
+        result, timings = _run_upscaler(image, upscaling_factor=4,
+                                        overlapping_tiles=overlapping_tiles, checkpoint=checkpoint,
+                                        seed=None if seed is None else int(seed),
+                                        session=request.session_hash if request else None,
+                                        progress=progress)
+    except gr.Error as err:
+        gr.Warning(f"Not upscaled: {err.message} The effects result is shown.")
+        return gr.skip(), gr.skip()
     path, image_record = results.save_png(result)
     return str(path), {"images": [image_record], "timings": timings}
 
 
-def compare(source_path: str | None, result_path: str | None):
-    """Screen-sized before/after pair and the download button for the full-resolution PNG."""
-    if source_path is None or result_path is None:
+def compare(token: str, result_path: str | None, preset_name: str | None):
+    """Screen-sized before/after pair and the download button for the full-resolution PNG, named
+    after the source and the look (``coffee-cinematic.png``)."""
+    source = live.SOURCES.get(token)
+    if source is None or result_path is None:
         return gr.skip(), gr.skip()
-    result = _decode(result_path, "result")
-    before = thumbnail(_decode(source_path, "image_url"), COMPARE_SIDE)
-    after = thumbnail(result, COMPARE_SIDE)
-    before = before.resize(after.size, Image.Resampling.LANCZOS)
-    return (before, after), gr.update(value=result_path, visible=True)
+    after = thumbnail(_decode_own(result_path), COMPARE_SIDE)
+    before = thumbnail(source.image, COMPARE_SIDE).resize(after.size, Image.Resampling.LANCZOS)
+    return (before, after), gr.update(value=str(_named_copy(Path(result_path),
+                                                            download_name(source.name, preset_name))),
+                                      visible=True)
+
+
+def download_name(source_name: str, preset_name: str | None) -> str:
+    """``coffee`` + ``Cinematic`` → ``coffee-cinematic.png``; no preset → ``coffee-edited.png``."""
+    def slug(text: str) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return f"{slug(source_name) or 'image'}-{slug(preset_name or '') or 'edited'}.png"
+
+
+def _named_copy(path: Path, name: str) -> Path:
+    """The result under a download name, next to it (a hard link where the file system allows)."""
+    target = path.parent / name
+    if not target.exists():
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copyfile(path, target)
+    return target
+
+
+def _decode_own(path: str) -> Image.Image:
+    """A PNG this server wrote (trusted: no input caps; a 4x result may exceed them)."""
+    return decode_image(path, field="result", trusted=True)[0]
 
 
 # -- presets --------------------------------------------------------------------------------------
