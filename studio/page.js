@@ -8,7 +8,7 @@ window.studio = (() => {
   const ROUTE = new URL("studio/preview", document.baseURI).href;
   const $ = (selector) => document.querySelector(selector);
   let latest = null;            // {token, settings, seed} of the newest edit
-  let inflight = false, again = false;
+  let inflight = false, again = false, sentKey = null;
   let beforeUrl = null, beforeToken = null, holding = false;
   let loupeAt = null, fullSize = null;
   let processingKey = null, processedKey = null;
@@ -66,7 +66,8 @@ window.studio = (() => {
       do {
         again = false;
         const state = latest;
-        if (!state || !state.token) break;
+        if (!state || !state.token || keyOf(state) === sentKey) break;  // nothing new to render
+        sentKey = keyOf(state);
         try {
           const response = await post({...state, view: "preview"});
           const size = response.headers.get("X-Full-Size");
@@ -75,6 +76,7 @@ window.studio = (() => {
           await showPreview(await response.blob(), state);
           status("");
         } catch (err) {
+          sentKey = null;  // the same settings may be tried again
           status(err.message, true);
         }
       } while (again);
@@ -223,7 +225,8 @@ window.studio = (() => {
   return {
     shown,
     edit: (values, enableName) => { render(values, enableName); return enableName ? true : []; },
-    render: (...values) => { render(values); return []; },
+    // After an upload, a preset or a second image: render even if the settings look the same.
+    render: (...values) => { sentKey = null; render(values); return []; },
     release: (...values) => { render(values); if (loupeAt) loupe(); return []; },
     processing: (...values) => { processingKey = keyOf(parse(values)); processedKey = null; markOutdated(); return []; },
     processed: () => { processedKey = processingKey; markOutdated(); return []; },
