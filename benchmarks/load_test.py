@@ -3,9 +3,9 @@
 ``--clients`` (default 8) clients run for ``--seconds`` (default 30): ``--full`` of them (default 4)
 send full-resolution requests for a 1 MP photo with the ``cinematic`` preset, alternating between the
 Gradio endpoint ``/process`` (gradio_client) and ``POST /api/post-processing`` (JSON, ``data:`` URI);
-the others act like a browser dragging a slider: one session each, the photo uploaded and turned into
-a preview proxy once, then one live-preview event after another through Gradio's queue, exactly as
-the page sends them (``/gradio_api/queue/join`` + the SSE stream). Every client starts its next request
+the others act like a browser dragging a slider: one session each, the photo uploaded and decoded
+once (the page's ``load_source`` event through Gradio's queue), then one live preview after another
+from ``POST /studio/preview``, exactly as the page's script sends them. Every client starts its next request
 when the previous one has answered (closed loop), so the full-resolution requests are always
 ``--full`` in flight; requests started before the end are waited for and counted.
 
@@ -179,21 +179,22 @@ class PageSession:
         return {"path": r.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
 
-def _expect_image(outputs: list) -> None:
-    if not (isinstance(outputs[0], dict) and outputs[0].get("path")):
-        raise RuntimeError(f"the preview event returned no image: {str(outputs[0])[:80]}")
+def _expect_image(response: httpx.Response) -> None:
+    if response.status_code != 200 or response.headers.get("content-type") != "image/jpeg":
+        raise RuntimeError(f"the preview route answered {response.status_code}: {response.text[:80]}")
 
 
 def previews(url: str, config: dict, photo: Path, results: Results, until: float, index: int) -> None:
     page = PageSession(url, config)
     source = page.upload(photo)
-    page.call("make_proxy", {"source": source})
+    token, _ = page.call("load_source", {"source": source})
     settings = {**PRESET}
     tick = 0
     while True:
         tick += 1
         settings["contrast"] = (index * 7 + tick * 3) % 81 - 40  # a slider being dragged
-        timed(results, "preview (page, live)", lambda: _expect_image(page.call("render_preview", settings)))
+        timed(results, "preview (page, live)", lambda: _expect_image(page.http.post(
+            page.url + "studio/preview", json={"token": token, "settings": settings})))
         if time.monotonic() >= until:
             break
 

@@ -266,7 +266,7 @@ def upscale_after_process(result_path: str | None, enabled: bool,
                                         session=request.session_hash if request else None,
                                         progress=progress)
     except gr.Error as err:
-        gr.Warning(f"Not upscaled: {err.message} The effects result is shown.")
+        gr.Warning(f"Not upscaled: {str(err.message).rstrip('.')}. The effects result is shown.")
         return gr.skip(), gr.skip()
     path, image_record = results.save_png(result)
     return str(path), {"images": [image_record], "timings": timings}
@@ -304,8 +304,9 @@ def _named_copy(path: Path, name: str) -> Path:
 
 
 def _decode_own(path: str) -> Image.Image:
-    """A PNG this server wrote (trusted: no input caps; a 4x result may exceed them)."""
-    return decode_image(path, field="result", trusted=True)[0]
+    """A PNG this server wrote: not held to the upload cap (a 4x result may exceed it), only to
+    Pillow's own bomb limit. (``decode_image(trusted=True)`` once the imaging branch has landed.)"""
+    return decode_image(path, field="result", max_pixels=Image.MAX_IMAGE_PIXELS)[0]
 
 
 # -- presets --------------------------------------------------------------------------------------

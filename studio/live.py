@@ -40,6 +40,7 @@ from starlette.routing import Route
 import effects
 from common.env import env_number
 from common.errors import InputError
+from common.fields import quote
 from effects.schema import FIELDS, SEED
 
 from . import limits
@@ -217,7 +218,7 @@ def render(body: object) -> tuple[bytes, dict[str, str]]:
         raise InputError("body", "must be a JSON object with 'token' and 'settings'", 422)
     view = body.get("view", "preview")
     if view not in ("preview", "before", "loupe"):
-        raise InputError("view", f"must be 'preview', 'before' or 'loupe', got {view!r}"[:200], 422)
+        raise InputError("view", f"must be 'preview', 'before' or 'loupe', got {quote(view)}", 422)
     source = SOURCES.get(body.get("token") if isinstance(body.get("token"), str) else None)
     if source is None:
         raise InputError("token", "this image is no longer on the server; upload it again", 404)
@@ -248,6 +249,11 @@ async def _endpoint(request: Request) -> Response:
         data, headers = await run_in_threadpool(render, body)
     except InputError as err:
         return JSONResponse({"detail": str(err)}, status_code=err.status)
+    except ValueError as err:  # a value refused deeper down (the effects)
+        return JSONResponse({"detail": str(err)}, status_code=422)
+    except MemoryError:
+        return JSONResponse({"detail": "the server ran out of memory for this view; try again "
+                                       "later"}, status_code=503, headers={"Retry-After": "30"})
     except limits.Busy as err:
         return JSONResponse({"detail": str(err)}, status_code=err.status,
                             headers={"Retry-After": str(err.retry_after)})

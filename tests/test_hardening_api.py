@@ -357,14 +357,26 @@ def test_long_upscale_does_not_block_previews(server, client, tmp_path):
     small.write_bytes(SMALL_PNG)
     with limits.UPSCALE.enter():  # the slot a long upscale would hold
         job = client.submit(image_url=handle_file(small), api_name="/upscale")  # waits for the slot
-        _page_event(server, config, "hardening1", "make_proxy", {"source": source})
-        for contrast in (10, 20, 30):
-            (preview, *_) = _page_event(server, config, "hardening1", "render_preview",
-                                        {"enable_color_correction": True, "contrast": contrast})
-            assert preview["path"].endswith((".jpeg", ".jpg"))
+        token, _ = _page_event(server, config, "hardening1", "load_source", {"source": source})
+        for contrast in (10, 20, 30):  # the page's live preview: studio.live's route
+            preview = httpx.post(f"{server}/studio/preview", timeout=60, json={
+                "token": token, "settings": {"enable_color_correction": True, "contrast": contrast}})
+            assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
         assert not job.done()  # the upscale really was still waiting while the previews ran
     path, _ = job.result(timeout=120)
     assert Image.open(path).size == (96, 64)
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"token": "nope", "settings": {}}, 404, "token: this image is no longer on the server"),
+    ([1, 2], 422, "body: must be a JSON object"),
+    ({"token": "x", "settings": {}, "view": "x" * 10_000}, 422, "view: must be 'preview'"),
+])
+def test_preview_route_refuses_bad_bodies_naming_the_field(server, body, status, message):
+    response = httpx.post(f"{server}/studio/preview", timeout=60, json=body)
+    assert response.status_code == status
+    assert response.json()["detail"].startswith(message)
+    assert len(response.text) < 400 and not any(leak in response.text for leak in LEAKS)
 
 
 def test_kinds_have_separate_concurrency_and_the_queue_is_bounded():

@@ -117,7 +117,8 @@ def test_controls_follow_the_schema_table():
         c = controls[f.name]
         if f.kind in ("int", "float"):
             assert isinstance(c, gr.Slider), f.name
-            assert (c.minimum, c.maximum, c.step, c.value) == (f.minimum, f.maximum, f.step, f.default)
+            assert (c.minimum, c.maximum, c.step, c.value) == (f.minimum, f.ui_maximum or f.maximum,
+                                                               f.step, f.default)
             assert c.precision == (0 if f.kind == "int" else None), f.name
         elif f.kind == "enum":
             assert [choice[1] for choice in c.choices] == list(f.choices)
@@ -133,9 +134,11 @@ def test_controls_follow_the_schema_table():
 
 def test_visibility_updates_follow_the_mode():
     names = [f.name for f in ui.DEPENDENTS["sharpen_mode"]]
-    shown = [u["visible"] for u in ui.visibility_updates("sharpen_mode", "smart")]
+    shown = [ui.visibility_update(f, "smart")["visible"] for f in ui.DEPENDENTS["sharpen_mode"]]
     assert dict(zip(names, shown)) == {
         "sharpen_radius": False, "sharpen_alpha": False, "noise_radius": True,
         "preserve_edges": True, "smart_sharpen_strength": True, "smart_sharpen_ratio": True,
         "cas_amount": False}
-    assert [u["visible"] for u in ui.visibility_updates("blur_type", "kuwahara")] == [False]
+    (sigma,) = ui.DEPENDENTS["blur_type"]
+    assert ui.visibility_update(sigma, "kuwahara") == {"__type__": "update", "visible": False}
+
