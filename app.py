@@ -34,7 +34,7 @@ def pick_look(evt: gr.SelectData) -> list:
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 CSS = (ROOT / "studio" / "style.css").read_text(encoding="utf-8")
-HEAD = f"<script>{ui.page_script()}</script>"
+HEAD = ui.page_head()
 
 with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(1800, 3600)) as demo:
     gr.Markdown("# Post-processing Studio\nfal's `post-processing` effects with a live preview, "
@@ -59,9 +59,11 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                         reset = gr.Button("↺ Reset to defaults", size="sm", elem_id="reset")
                         load_preset = gr.UploadButton("Load preset…", file_types=[".json"],
                                                       size="sm", elem_id="load-preset")
-                        save_preset = gr.DownloadButton(
-                            "Save preset", value=handlers.write_preset_file(presets.to_preset(
-                                presets.full_settings({}))), size="sm", elem_id="save-preset")
+                        save_preset = gr.Button("Save preset", size="sm", elem_id="save-preset")
+                        # Filled on "Save preset" and clicked by the page: the file is written
+                        # when asked for, not per settings change.
+                        preset_file = gr.DownloadButton("preset.json", visible="hidden",
+                                                        elem_id="preset-file")
                 gallery = gr.Gallery(label="Looks on your image (click to apply)", columns=5,
                                      height="auto", allow_preview=False, format="jpeg",
                                      interactive=False, elem_id="preset-gallery")
@@ -132,11 +134,10 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
     # through studio.live's route, outside Gradio's queue (see studio/live.py for why).
     live_inputs = [token, *settings.values(), seed]
     render = {"fn": None, "inputs": live_inputs, "js": "(...v) => studio.render(...v)", **private}
-    # What follows the settings besides the preview, updated per committed change, not per tick.
-    follow = {"fn": handlers.settings_outputs, "inputs": [panel_open],
+    # The request snippets follow committed changes (not drag ticks), and only while shown.
+    follow = {"fn": handlers.request_panel, "inputs": [panel_open],
               "inputs_kwargs": {**settings, SEED.name: seed},
-              "outputs": [request_json, request_python, request_curl, save_preset],
-              "queue": False, **private}
+              "outputs": [request_json, request_python, request_curl], "queue": False, **private}
 
     # gr.Number shows and sends 0 for an initial None; empty it in the page so "empty = random" holds.
     demo.load(None, None, [seed, up_seed], js="() => [null, null]")
@@ -153,6 +154,9 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
     gr.on([c.release for c in sliders], **{**render, "js": "(...v) => studio.release(...v)"})
     gr.on([c.release for c in sliders] + [c.input for c in settings.values() if c not in sliders]
           + [seed.input], **follow)
+    save_preset.click(handlers.save_preset, None, preset_file, inputs_kwargs={**settings, SEED.name: seed},
+                      queue=False, **private).success(
+        None, None, None, js="() => document.querySelector('#preset-file').click()", **private)
     request_panel.expand(lambda: True, None, panel_open, queue=False, **private).then(**follow)
     request_panel.collapse(lambda: False, None, panel_open, queue=False, **private)
 
@@ -162,7 +166,7 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
         concurrency_id="preview", concurrency_limit=2, **private)
     controls["dissolve_image_url"].change(handlers.load_dissolve,
                                           [controls["dissolve_image_url"], token], None,
-                                          **private).then(**render)
+                                          **private).then(**{**render, "js": "(...v) => studio.refresh(...v)"})
     for effect in EFFECTS:  # a mark on the accordion of every enabled effect, however it was set
         controls[effect.enable.name].change(functools.partial(ui.accordion_label, effect),
                                             controls[effect.enable.name], accordions[effect.key],
@@ -206,8 +210,10 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                               [up_result, up_json], api_name="upscale", concurrency_id="upscale",
                               concurrency_limit=1)
     for button in (stop, up_stop):
+        # Queued (its own concurrency group, so it never waits for the work it cancels): a
+        # queue=False event cannot show gr.Info, and Cancel is information, not an error.
         button.click(handlers.cancel, None, None, cancels=[processing, upscaling, up_running],
-                     queue=False, **private)
+                     **private)
 
 
 # Bounded: beyond this many waiting events Gradio answers "queue is full" instead of growing memory.

@@ -103,21 +103,24 @@ def load_dissolve(path: str | None, token: str) -> None:
     live.SOURCES.trim()
 
 
-def settings_outputs(panel_open: bool, seed: float | None = None, request: gr.Request = None,
-                     **settings) -> tuple:
-    """What follows the settings besides the preview, updated when a change is committed (slider
-    release, a choice, a preset), not per drag tick: the three "Show the request" snippets
-    (pointing at the server the page came from; only while that panel is open) and the preset file
-    for "Save preset". Both say exactly what Process would send, dissolve included.
-    """
+def request_panel(panel_open: bool, seed: float | None = None, request: gr.Request = None,
+                  **settings) -> tuple:
+    """The three "Show the request" snippets (pointing at the server the page came from) for the
+    current settings, exactly what Process would send, dissolve included; nothing while the panel
+    is closed. Runs per committed change (slider release, a choice, a preset), not per drag tick."""
+    if not panel_open:
+        return (gr.skip(),) * 3
     params = _validated(settings, seed)
-    preset = presets.to_preset(params, None if seed is None else params[SEED.name])
-    if panel_open:
-        origin = request.headers.get("origin") if request is not None else None
-        shown = snippets.request_snippets(preset, origin or snippets.SERVER)
-    else:
-        shown = (gr.skip(),) * 3
-    return (*shown, write_preset_file(preset))
+    origin = request.headers.get("origin") if request is not None else None
+    return snippets.request_snippets(presets.to_preset(params, None if seed is None else
+                                                       params[SEED.name]),
+                                     origin or snippets.SERVER)
+
+
+def save_preset(seed: float | None = None, **settings) -> str:
+    """"Save preset": the current settings (dissolve included) as a preset file, written on click."""
+    params = _validated(settings, seed)
+    return write_preset_file(presets.to_preset(params, None if seed is None else params[SEED.name]))
 
 
 def write_preset_file(preset: Mapping) -> str:

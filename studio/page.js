@@ -201,7 +201,9 @@ window.studio = (() => {
   // -- "outdated": the result and before/after no longer match the settings or image ------------
   function markOutdated() {
     const outdated = Boolean(processedKey && latest && keyOf(latest) !== processedKey);
-    document.body.classList.toggle("studio-outdated", outdated);
+    // A data attribute on the column: Svelte re-renders class attributes, never this.
+    const column = $("#live-column");
+    if (column) column.toggleAttribute("data-outdated", outdated);
   }
 
   document.addEventListener("click", (event) => {
@@ -225,11 +227,15 @@ window.studio = (() => {
   return {
     shown,
     edit: (values, enableName) => { render(values, enableName); return enableName ? true : []; },
-    // After an upload, a preset or a second image: render even if the settings look the same.
-    render: (...values) => { sentKey = null; render(values); return []; },
+    render: (...values) => { render(values); return []; },
+    // A new second dissolve image: the settings are the same, the picture is not.
+    refresh: (...values) => { sentKey = null; render(values); return []; },
     release: (...values) => { render(values); if (loupeAt) loupe(); return []; },
     processing: (...values) => { processingKey = keyOf(parse(values)); processedKey = null; markOutdated(); return []; },
     processed: () => { processedKey = processingKey; markOutdated(); return []; },
     state: () => latest,
+    // The preview on screen shows the newest settings (tests and the benchmark wait for this).
+    settled: () => Boolean(latest && !inflight && shown.length
+                           && shown[shown.length - 1].key === keyOf(latest)),
   };
 })();

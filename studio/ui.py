@@ -141,6 +141,17 @@ since Process. Process again to update the result.</div>
 """
 
 
+#: Gradio's container clips with ``overflow: hidden``, which makes it the (never scrolling) scroll box
+#: of every sticky element inside it; ``clip`` cuts the same overflow without being a scroll box. In
+#: the page's head because Gradio scopes ``launch(css=...)`` rules under its container.
+PAGE_STYLE = "@media (min-width: 1024px) { .gradio-container { overflow: clip !important; } }"
+
+
+def page_head() -> str:
+    """The page's ``<head>`` additions: :data:`PAGE_STYLE` and the live views' script."""
+    return f"<style>{PAGE_STYLE}</style><script>{page_script()}</script>"
+
+
 def page_script() -> str:
     """studio/page.js with the names of the values the live-view events pass (token, these, seed)."""
     names = [f.name for f in FIELDS if f.kind != "image"]

@@ -150,16 +150,16 @@ def test_store_drops_least_recently_used_sources_beyond_its_memory_bound():
 
 
 def test_saved_preset_and_snippets_follow_the_settings_dissolve_included():
-    settings = settings_of({"enable_dissolve": True, "enable_glow": True})
-    body, python, curl, preset_file = handlers.settings_outputs(True, seed=7, **settings)
-    saved = presets.read_preset(open(preset_file, "rb").read())
+    settings = settings_of({"enable_dissolve": True, "enable_glow": True})  # no second image
+    saved = presets.read_preset(open(handlers.save_preset(seed=7, **settings), "rb").read())
     assert saved["enable_dissolve"] is True and saved["enable_glow"] is True and saved["seed"] == 7
+    body, python, curl = handlers.request_panel(True, seed=7, **settings)
     assert '"enable_dissolve": true' in body and "enable_dissolve=True" in python
+    assert '"seed": 7' in body
     assert curl.startswith(f"curl -X POST {snippets.SERVER}/api/post-processing")
-    closed = handlers.settings_outputs(False, **settings)
-    assert closed[:3] == (gr.skip(),) * 3 and closed[3] != preset_file  # no seed: another file
+    assert handlers.request_panel(False, **settings) == (gr.skip(),) * 3
     with pytest.raises(gr.Error, match="seed: "):
-        handlers.settings_outputs(False, seed=-1, **settings)
+        handlers.save_preset(seed=-1, **settings)
 
 
 def test_gallery_renders_every_preset_on_the_users_image(token):
