@@ -117,17 +117,18 @@ def test_upscale_parameters_follow_the_aura_sr_document(api):
     assert params[3]["type"]["enum"] == ["v1", "v2"]
 
 
-def test_page_plumbing_is_private_and_preview_coalesces():
+def test_page_plumbing_is_private_and_every_edit_reaches_the_live_preview():
     import app
     fns = list(app.demo.fns.values())
     assert sorted(fn.api_name for fn in fns if fn.api_visibility == "public") == ["process", "upscale"]
-    previews = [fn for fn in fns if fn.concurrency_id == "preview"]
-    live = [fn for fn in previews if len(fn.targets) > 1]
-    assert len(live) == 1  # one gr.on over every control, so always_last coalesces across all
-    assert len(live[0].targets) == len(FIELDS) - 1 + 1  # every field but the image, plus the seed
-    assert {event for _, event in live[0].targets} == {"input"}
-    assert live[0].trigger_mode == "always_last" and live[0].show_progress == "hidden"
-    assert all(fn.api_visibility == "private" and fn.show_progress == "hidden" for fn in previews)
+    # The live preview is drawn by the page's script from studio.live's route: JS-only events, one
+    # per effect (its controls also tick its Enable box) plus one for the Enable boxes and the seed.
+    edits = [fn for fn in fns if fn.fn is None and fn.js and "studio.edit" in fn.js]
+    targets = [target for fn in edits for target in fn.targets]
+    assert len(set(targets)) == len(targets) == len(FIELDS) - 1 + 1  # all fields but the image, seed
+    assert {event for _, event in targets} == {"input"}
+    assert all(fn.trigger_mode == "always_last" and fn.show_progress == "hidden"
+               and fn.api_visibility == "private" for fn in edits)
     assert {fn.concurrency_id for fn in fns if fn.api_name in ("process", "upscale")} == {
         "process", "upscale"}
 
