@@ -65,7 +65,7 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                         preset_file = gr.DownloadButton("preset.json", visible="hidden",
                                                         elem_id="preset-file")
                 gallery = gr.Gallery(label="Looks on your image (click to apply)", columns=5,
-                                     height="auto", allow_preview=False, format="jpeg",
+                                     height=240, allow_preview=False, format="jpeg",
                                      interactive=False, elem_id="preset-gallery")
                 if preset_problems:
                     gr.Markdown("**Skipped preset files:**\n" +

@@ -51,9 +51,8 @@ RELEASE_JS = """() => { window.__release = new Promise((resolve, reject) => {
   window.addEventListener('pointerup', () => {
     const t_up = performance.now();
     requestAnimationFrame(() => {
-      const want = JSON.stringify([studio.state().token, studio.state().settings, studio.state().seed]);
       const check = () => {
-        const done = studio.shown.find((s) => s.key === want && s.t >= t_up - 1000);
+        const done = studio.settled() && studio.shown[studio.shown.length - 1];
         if (done) { clearTimeout(give_up); resolve(Math.max(0, done.t - t_up)); }
         else requestAnimationFrame(check);
       };

@@ -11,10 +11,10 @@ window.studio = (() => {
   let inflight = false, again = false, sentKey = null;
   let beforeUrl = null, beforeToken = null, holding = false;
   let loupeAt = null, fullSize = null;
-  let processingKey = null, processedKey = null;
+  let processingKey = null, processedKey = null, secondImage = 0;  // bumped per new dissolve image
   const shown = [];             // {t, key} of every preview shown (read by the benchmark and tests)
 
-  const keyOf = (state) => JSON.stringify([state.token, state.settings, state.seed]);
+  const keyOf = (state) => JSON.stringify([state.token, secondImage, state.settings, state.seed]);
 
   function parse(values) {
     const settings = {};
@@ -229,7 +229,7 @@ window.studio = (() => {
     edit: (values, enableName) => { render(values, enableName); return enableName ? true : []; },
     render: (...values) => { render(values); return []; },
     // A new second dissolve image: the settings are the same, the picture is not.
-    refresh: (...values) => { sentKey = null; render(values); return []; },
+    refresh: (...values) => { secondImage += 1; render(values); return []; },
     release: (...values) => { render(values); if (loupeAt) loupe(); return []; },
     processing: (...values) => { processingKey = keyOf(parse(values)); processedKey = null; markOutdated(); return []; },
     processed: () => { processedKey = processingKey; markOutdated(); return []; },
