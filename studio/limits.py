@@ -37,12 +37,13 @@ DEFAULT_BODY_TIMEOUT = 60.0
 class Gate:
     """At most ``concurrency`` callers inside at once; the others wait (blocking their thread).
 
-    ``with gate.running(): ...`` from a worker thread. :attr:`waiting` is how many callers are
-    waiting right now, for progress messages.
+    ``with gate.running(): ...`` from a worker thread. :attr:`concurrency` is the number of slots
+    (the fal queue sizes its worker pools from it); :attr:`waiting` is how many callers are waiting
+    right now, for progress messages.
     """
 
     def __init__(self, kind: str, concurrency: int):
-        self.kind = kind
+        self.kind, self.concurrency = kind, concurrency
         self._slots = threading.Semaphore(concurrency)
         self._lock = threading.Lock()
         self.waiting = 0
