@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -16,7 +17,8 @@ import gradio as gr
 import effects
 import upscaler
 from effects.schema import EFFECTS, FIELDS, SEED
-from studio import api, handlers, limits, presets, ui
+from common.env import ConfigError
+from studio import api, fal, handlers, limits, presets, ui
 from studio.components import ImageUpload
 from upscaler.schema import OPTIONS as UPSCALE_OPTIONS, SEED as UPSCALE_SEED
 
@@ -168,11 +170,26 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
 demo.queue(max_size=limits.GRADIO_QUEUE_SIZE)
 
 
+def tls_options() -> dict:
+    """https when ``STUDIO_SSL_CERTFILE`` and ``STUDIO_SSL_KEYFILE`` are set (both or neither).
+
+    ``ssl_verify=False`` only turns off the check of Gradio's start-up request to *itself*: it
+    verifies against the default trust store, which does not hold a private CA's certificate.
+    """
+    cert, key = (os.environ.get(name, "").strip() for name in ("STUDIO_SSL_CERTFILE", "STUDIO_SSL_KEYFILE"))
+    if bool(cert) != bool(key):
+        raise ConfigError("STUDIO_SSL_CERTFILE and STUDIO_SSL_KEYFILE must be set together")
+    return {"ssl_certfile": cert, "ssl_keyfile": key, "ssl_verify": False} if cert else {}
+
+
 def launch(**options) -> tuple:
-    """Serve the page, the Gradio API and the JSON endpoints; ``options`` go to ``demo.launch``."""
+    """Serve the page, the Gradio API, the JSON endpoints and fal's routes (https with
+    :func:`tls_options`); ``options`` go to ``demo.launch``."""
     effects.keep_freed_buffers()  # a server runs the pipeline over and over: reuse image buffers
+    app_kwargs = {"routes": [*api.routes(), *fal.routes()],
+                  "middleware": [*api.middleware(), *fal.middleware()], "lifespan": fal.lifespan}
     return demo.launch(theme=THEME, css=CSS, footer_links=["api", "gradio"], max_file_size="40mb",
-                       app_kwargs={"routes": api.routes(), "middleware": api.middleware()}, **options)
+                       app_kwargs=app_kwargs, **{**tls_options(), **options})
 
 
 if __name__ == "__main__":
