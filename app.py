@@ -19,7 +19,7 @@ import upscaler
 from effects.schema import EFFECTS, FIELDS, SEED
 from common.env import ConfigError
 from studio import api, fal, handlers, limits, presets, ui
-from studio.components import ImageUpload
+from studio.components import FieldNumber, ImageUpload
 from upscaler.schema import OPTIONS as UPSCALE_OPTIONS, SEED as UPSCALE_SEED
 
 ROOT = Path(__file__).resolve().parent
@@ -96,7 +96,7 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                 # The options' controls come from upscaler's schema table (elem_id = fal's name).
                 up_options = [ui.make_control(field) for field in UPSCALE_OPTIONS
                               if field is not UPSCALE_SEED]
-                up_seed = gr.Number(value=UPSCALE_SEED.default, precision=0,
+                up_seed = FieldNumber(value=UPSCALE_SEED.default, precision=0,
                                     minimum=UPSCALE_SEED.minimum, maximum=UPSCALE_SEED.maximum,
                                     label=UPSCALE_SEED.label, info=UPSCALE_SEED.description,
                                     elem_id="up-seed")
