@@ -5,12 +5,14 @@ by it (the ``cryptography`` package, nothing from the system store), as a user w
 openssl. :class:`FalServer` launches the app exactly as a user does (``python app.py`` with
 ``STUDIO_SSL_CERTFILE``/``STUDIO_SSL_KEYFILE``), on a random port of 127.0.0.1, with its own
 ``STUDIO_DATA_DIR`` and an offline Hugging Face cache holding the tiny AuraSR checkpoints; it can be
-killed with SIGKILL and started again on the same data directory. :func:`python_client` runs a
-script with the real ``fal_client`` in a fresh interpreter configured as the README says.
+killed with SIGKILL and started again on the same data directory (and port). :func:`python_client`
+runs a script with the real ``fal_client`` in a fresh interpreter configured as the README says.
 """
 from __future__ import annotations
 
+import base64
 import datetime
+import io
 import ipaddress
 import json
 import os
@@ -22,10 +24,12 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from PIL import Image
 
 from studio_server import free_port, write_tiny_aurasr_cache
 
@@ -137,23 +141,33 @@ class FalServer:
         return httpx.Client(base_url=self.url, verify=str(self.ca), headers=headers, timeout=120)
 
 
-def python_client(server: FalServer, script: str, *, key: str = KEY, timeout: float = 300) -> object:
-    """Run ``script`` with the real ``fal_client`` in a fresh interpreter, configured by environment
-    alone as the README says ("hosts" mode), and return what it printed last as JSON.
+def gradient(size: int = 64) -> Image.Image:
+    """The small test photo: a smooth RGB gradient (every effect changes it visibly)."""
+    x, y = np.meshgrid(np.arange(size), np.arange(size))
+    rgb = np.stack([x * 255 // (size - 1), y * 255 // (size - 1), (x + y) * 255 // (2 * size - 2)], -1)
+    return Image.fromarray(rgb.astype(np.uint8), "RGB")
 
-    ``script`` is the body of a function: ``fal_client`` and ``image_uri`` (a 64x64 test PNG as a
-    ``data:`` URI, made with ``fal_client.encode_image``) are in scope; it ``return``s a
-    JSON-serialisable value. An exception inside becomes ``{"error": {...}}`` with its type, status
-    code and message, so tests can assert on errors raised by the client.
+
+def data_uri(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def python_client(server: FalServer, script: str, *, key: str = KEY, image: str = "",
+                  timeout: float = 300) -> object:
+    """Run ``script`` with the real ``fal_client`` in a fresh interpreter, configured by environment
+    alone as the README says ("hosts" mode), and return what it returned, through JSON.
+
+    ``script`` is the body of a function with ``fal_client`` and ``image_uri`` (``image``, e.g. a
+    ``data:`` URI) in scope; it ``return``s a JSON-serialisable value. An exception inside becomes
+    ``{"error": {type, message, status_code}}``, so tests can assert on errors the client raises.
     """
     program = textwrap.dedent('''
-        import json, sys
+        import json, os
         import fal_client
-        from PIL import Image
 
-        image = Image.new("RGB", (64, 64))
-        image.putdata([(x * 4, y * 4, (x + y) * 2) for y in range(64) for x in range(64)])
-        image_uri = fal_client.encode_image(image, format="png")
+        image_uri = os.environ["TEST_IMAGE_URI"]
 
         def main():
         {body}
@@ -167,7 +181,8 @@ def python_client(server: FalServer, script: str, *, key: str = KEY, timeout: fl
     ''').format(body=textwrap.indent(textwrap.dedent(script), "    "))
     env = {**os.environ, "FAL_KEY": key, "FAL_RUN_HOST": f"127.0.0.1:{server.port}/fal/run",
            "FAL_QUEUE_RUN_HOST": f"127.0.0.1:{server.port}/fal/queue", "SSL_CERT_FILE": str(server.ca),
-           "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+           "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+           "TEST_IMAGE_URI": image}
     done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True,
                           timeout=timeout)
     if done.returncode != 0 or not done.stdout.strip():
