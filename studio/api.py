@@ -8,7 +8,9 @@ access log of every API request.
 FastAPI-shaped, ``{"detail": [{"loc": ["body", <field>], "msg": <message>, "type": ...}]}``: 422 for an
 invalid field, 400 for an image that cannot be decoded, 408 for a body that arrives too slowly, 413
 for one too large, and the statuses of :mod:`studio.fetch` for URLs. Server faults are a logged 5xx
-``{"detail": <short message>}``. Requests never get "busy": they wait for their slot.
+``{"detail": <short message>}``. Requests never get "busy": they wait in fal's queue (with the
+``/fal/*`` jobs) for their slot; only beyond ``STUDIO_QUEUE_MAX`` waiting jobs is the answer 429 with
+``Retry-After``.
 
 :class:`AccessLog` writes one line per ``/api/*`` and ``/fal/*`` request to the ``studio.access``
 logger: method, route (path parameters shown as ``{name}`` and other long segments as ``…``, so
@@ -22,7 +24,6 @@ import time
 from collections.abc import Callable
 
 from PIL import Image
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -31,7 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imaging import encode_png
 
-from . import limits, results, work
+from . import fal, limits, results, work
+from .fal.routes import queue_full
+from .fal.store import QueueFull
 
 access_logger = logging.getLogger("studio.access")
 _LOGGED_PREFIXES = ("/api/", "/fal/")
@@ -47,14 +50,14 @@ def data_uri_record(image: Image.Image) -> dict:
 
 
 def _endpoint(app_id: str) -> Callable:
-    stages = logging.getLogger("studio.work.stages")
-
     async def handle(request: Request) -> JSONResponse:
         try:
             body = await limits.read_json(request)
-            answer = await run_in_threadpool(work.execute, app_id, body, log=stages.debug,
-                                             cancelled=lambda: False, store_image=data_uri_record)
+            # In the fal queue, in turn with every other job (429 only beyond STUDIO_QUEUE_MAX).
+            answer = await fal.queue().run_inline(app_id, body, store_image=data_uri_record)
             return JSONResponse(answer)
+        except QueueFull as exc:
+            return queue_full(exc)
         except Exception as exc:
             status, payload = work.public_error(exc)
             return JSONResponse(payload, status_code=status)

@@ -197,10 +197,7 @@ def _own_file(url: object) -> bytes | None:
     """The bytes of one of this server's own file URLs, or None for any other URL."""
     if not isinstance(url, str) or url.startswith("data:"):
         return None
-    try:
-        from studio.fal import storage  # the fal routes' file storage; imported only when needed
-    except ImportError:  # TODO(serving): drop once studio.fal.storage is on the branch
-        return None
+    from studio.fal import storage  # imported here: studio.fal imports this module
     return storage.resolve(url)
 
 

@@ -361,14 +361,27 @@ def test_one_access_log_line_per_api_request_without_keys_or_queries(server, cap
         bad = post(server, "aura-sr", {"image_url": data_uri(SMALL), "seed": -5})
         httpx.get(f"{server}/config", timeout=30)  # the page's own routes are not access-logged
     assert r.status_code == 200 and bad.status_code == 422
-    lines = [rec.getMessage() for rec in caplog.records if rec.name == "studio.access"]
-    assert len(lines) == 2, lines
-    fields = [dict(part.split("=", 1) for part in line.split()[1:]) for line in lines]
-    assert fields[0]["method"] == "POST" and fields[0]["route"] == "/api/post-processing"
-    assert fields[0]["status"] == "200"
-    assert int(fields[0]["in_bytes"]) == len(body) and int(fields[0]["out_bytes"]) == len(r.content)
-    assert float(fields[0]["total_ms"]) >= float(fields[0]["first_byte_ms"]) > 0
-    assert fields[1]["route"] == "/api/aura-sr" and fields[1]["status"] == "422"
+
+    def lines():  # each line is written once its response has been sent: poll briefly for it
+        found = [rec.getMessage() for rec in caplog.records if rec.name == "studio.access"]
+        return [dict(part.split("=", 1) for part in line.split()[1:]) for line in found]
+
+    def ours():
+        return [f for f in lines() if (f["route"], f["status"]) in
+                {("/api/post-processing", "200"), ("/api/aura-sr", "422")}]
+
+    deadline = time.monotonic() + 5
+    while len(ours()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # a duplicate line would have arrived by now
+    ours = ours()
+    assert len(ours) == 2, lines()  # one line per request
+    assert all(f["route"].startswith("/api/") for f in lines())  # /config is not access-logged
+    first, second = ours
+    assert first["method"] == "POST" and first["route"] == "/api/post-processing"
+    assert int(first["in_bytes"]) == len(body) and int(first["out_bytes"]) == len(r.content)
+    assert float(first["total_ms"]) >= float(first["first_byte_ms"]) > 0
+    assert second["route"] == "/api/aura-sr" and int(second["out_bytes"]) == len(bad.content)
     assert "sekrit" not in caplog.text
 
 
