@@ -432,6 +432,14 @@ def test_upscale_tab_json_and_python_share_the_field_named_messages(server, clie
         upscaler.upscale(Image.open(path), **options)
 
 
+def test_page_seeds_out_of_range_name_the_field(client, tmp_path):
+    path = tmp_path / "small.png"
+    path.write_bytes(SMALL)
+    for api_name in ("/process", "/upscale"):
+        with pytest.raises(AppError, match=r"seed: 1099511627776 is out of range; allowed \[0, 4294967295\]"):
+            client.predict(image_url=handle_file(path), seed=2**40, api_name=api_name)
+
+
 def test_validate_fills_fal_defaults_and_accepts_fal_string_enum():
     assert upscaler.validate({}) == {"upscaling_factor": 4, "overlapping_tiles": False,
                                      "checkpoint": "v1", "seed": None}

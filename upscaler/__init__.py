@@ -16,6 +16,10 @@ AURASR_BATCH
 AURASR_MAX_INPUT_PIXELS
     Largest accepted input, in pixels (width x height). Default: see :func:`max_input_pixels`.
 
+A value that is not valid raises :class:`common.env.ConfigError` naming the variable (a deployment
+problem: the servers answer it with a logged 5xx). The options of :func:`upscale` are declared in
+:mod:`upscaler.schema` and checked by :func:`validate`.
+
 Model hook (tests, probes): :func:`register_model` serves a checkpoint name from any
 :class:`TileModel` (an ONNX builder with the AuraSR I/O signature) instead of the Hub weights.
 """
