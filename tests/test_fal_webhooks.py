@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from common.errors import InputError
 from local_http import serving
 from studio.fal import db, webhooks
 
@@ -178,3 +179,16 @@ def test_a_dead_receiver_is_retried(receiver):
     webhooks.deliver_due()
     [(attempts, _, last_error)] = pending()
     assert attempts == 1 and last_error.startswith("connection failed")
+
+
+@pytest.mark.parametrize("url", ["ftp://h/x", "https://", "/relative", "http://h:99999/x",
+                                 "https://h/" + "x" * 2048])
+def test_check_url_refuses_what_can_never_be_delivered(url):
+    with pytest.raises(InputError) as caught:
+        webhooks.check_url(url)
+    assert (caught.value.field, caught.value.status) == ("fal_webhook", 422)
+
+
+def test_check_url_passes_http_urls_and_absence():
+    assert webhooks.check_url("https://my.app/hook?x=1") == "https://my.app/hook?x=1"
+    assert webhooks.check_url(None) is None and webhooks.check_url("") is None

@@ -52,6 +52,7 @@ JWKS_PATH = "/fal/.well-known/jwks.json"
 MAX_ATTEMPTS = 10
 DEFAULT_RETRY_BASE = 7200 / (2 ** (MAX_ATTEMPTS - 1) - 1)
 TIMEOUT = 10.0  # seconds one delivery attempt may take in all
+MAX_URL_LENGTH = 2048
 #: The ``X-Fal-Webhook-User-Id`` (fal's account id): this server has no accounts, so one name.
 USER_ID = "post-processing-studio"
 KEY_FILE = "webhook-ed25519.pem"
@@ -96,6 +97,24 @@ def enqueue(*, url: str, request_id: str, gateway_request_id: str, status: str, 
         conn.close()
     start()
     _wake.set()
+
+
+def check_url(url: str | None) -> str | None:
+    """A submit's ``fal_webhook``: None when absent, else the URL if it is an absolute http(s) URL
+    of at most :data:`MAX_URL_LENGTH` characters; :class:`InputError` 422 naming ``fal_webhook``
+    otherwise. Its addresses are checked at each delivery (a name may resolve differently later)."""
+    if not url:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port
+    except ValueError:
+        parts = None
+    if len(url) > MAX_URL_LENGTH or parts is None or parts.scheme.lower() not in ("http", "https") \
+            or not parts.hostname:
+        raise InputError("fal_webhook", f"must be an absolute http(s) URL of at most "
+                                        f"{MAX_URL_LENGTH} characters", 422)
+    return url
 
 
 def start() -> None:
@@ -199,9 +218,7 @@ def _attempt(conn, row, now: float) -> None:
 
 def _post(url: str, request_id: str, body: bytes) -> int:
     """POST ``body`` signed to ``url`` under the SSRF policy; the answer's status."""
-    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise InputError("fal_webhook", "must be an http(s) URL", 422)
-    url, pool = fetch.checked_pool(url, field="fal_webhook", timeout=TIMEOUT)
+    url, pool = fetch.checked_pool(check_url(url), field="fal_webhook", timeout=TIMEOUT)
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", "User-Agent": "post-processing-studio",
                "X-Fal-Webhook-Request-Id": request_id, "X-Fal-Webhook-User-Id": USER_ID,
