@@ -2,15 +2,18 @@
 against the published JWKS with `cryptography`, the retry schedule, durability, and the SSRF policy.
 
 Deliveries are driven by calling ``deliver_due(now)`` with chosen clocks, so the backoff is checked
-exactly, without sleeping. The end-to-end webhook from a real JS client is in test_fal_js_client.py.
+exactly, without sleeping; one test runs the app and kills it mid-retry. The webhook of a real JS
+client is in test_fal_js_client.py.
 """
 import base64
 import hashlib
 import http.server
 import json
 import stat
+import threading
 import time
 
+import httpx
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -18,8 +21,10 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from common.errors import InputError
+from fal_server import FalServer, data_uri, gradient
 from local_http import serving
 from studio.fal import db, webhooks
+from studio_server import free_port
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -192,3 +197,38 @@ def test_check_url_refuses_what_can_never_be_delivered(url):
 def test_check_url_passes_http_urls_and_absence():
     assert webhooks.check_url("https://my.app/hook?x=1") == "https://my.app/hook?x=1"
     assert webhooks.check_url(None) is None and webhooks.check_url("") is None
+
+
+def test_a_webhook_whose_receiver_is_down_arrives_after_a_sigkill_and_restart(tmp_path):
+    """End to end: the receiver is down, the server fails its first attempts, is killed with
+    SIGKILL, the receiver comes up, the restarted server delivers from its database."""
+    port = free_port()
+    hook = f"http://127.0.0.1:{port}/hook"
+    server = FalServer(tmp_path, env={"STUDIO_ALLOWED_HOSTS": "127.0.0.1",
+                                      "STUDIO_WEBHOOK_RETRY_BASE": "1"}).start()
+    try:
+        with server.http() as client:
+            rid = client.post(f"/fal/queue/fal-ai/post-processing?fal_webhook={hook}",
+                              json={"image_url": data_uri(gradient())}).json()["request_id"]
+        deadline = time.monotonic() + 60
+        while "will retry" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "will retry" in server.log()
+        server.kill()
+        Receiver.answers, Receiver.received = [], []
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Receiver)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            server.start()
+            deadline = time.monotonic() + 60
+            while not Receiver.received and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+        [(headers, body)] = Receiver.received
+        assert json.loads(body)["request_id"] == rid and json.loads(body)["status"] == "OK"
+        jwks = httpx.get(server.url + webhooks.JWKS_PATH, verify=str(server.ca)).json()
+        assert verify_with_jwks(jwks, headers, body)
+    finally:
+        server.stop()
