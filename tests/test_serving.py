@@ -13,11 +13,11 @@ import socket
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import safetensors.numpy
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from hf_cache import use_hf_cache, write_hf_cache
@@ -30,10 +30,11 @@ from common.env import ConfigError
 from common.errors import InputError
 from common.fields import ValidationError
 from local_http import serving
-from studio import api, handlers, limits, work
+from studio import api, handlers, work
 from studio_server import running_app, tiny_aurasr_hub
 from upscaler.config import AuraConfig
 
+ROOT = Path(__file__).resolve().parent.parent
 LEAKS = ("Traceback", 'File "', "/work", "/tmp", "/root", "/home", "site-packages", "snapshots",
          "safetensors", "Errno")
 
@@ -438,6 +439,22 @@ def test_page_seeds_out_of_range_name_the_field(client, tmp_path):
     for api_name in ("/process", "/upscale"):
         with pytest.raises(AppError, match=r"seed: 1099511627776 is out of range; allowed \[0, 4294967295\]"):
             client.predict(image_url=handle_file(path), seed=2**40, api_name=api_name)
+
+
+def test_aura_sr_schema_follows_the_seed_document():
+    doc = (ROOT.parent / "shared" / "seeds" / "fal-aura-sr-api.txt").read_text(encoding="utf-8")
+    lines = doc[doc.index("\nInput\n#\n"):doc.index("\nOutput\n#\n")].split("\n")
+    fal_fields = [f for f in upscaler.FIELDS if f is not upscaler.SEED]
+    at = [next(i for i, line in enumerate(lines) if line.startswith(f.name)) for f in fal_fields]
+    assert at == sorted(at)  # fal's order
+    for f, i in zip(fal_fields, at):
+        description = lines[i + 1]
+        assert description.startswith(f.description), f.name
+        if f.kind == "enum":
+            assert f'Default value: "{f.default}"' in description, f.name
+            assert lines[i + 3] == f"Possible enum values: {', '.join(map(str, f.choices))}", f.name
+    assert lines[at[2]].removeprefix("overlapping_tiles") == "boolean"
+    assert upscaler.OVERLAPPING_TILES.kind == "bool" and upscaler.OVERLAPPING_TILES.default is False
 
 
 def test_validate_fills_fal_defaults_and_accepts_fal_string_enum():
