@@ -38,6 +38,7 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -90,7 +91,7 @@ def save_file(base_url: str, data: bytes, content_type: str, file_name: str) -> 
 
 def resolve(url: object) -> bytes | None:
     """The bytes behind one of this server's file URLs, whatever host or base it was reached at;
-    None for any other URL (also an unknown, expired or not yet uploaded file). Image fetching calls
+    None for any other URL (also an unknown, cleaned-up or not yet uploaded file). Image fetching calls
     this first, so the server never fetches its own files over the network."""
     if not isinstance(url, str):
         return None
@@ -133,11 +134,7 @@ async def _initiate(request: Request) -> Response:
         raise InputError("body", 'must be a JSON object {"content_type": ..., "file_name": ...}', 422)
     content_type = _content_type(body.get("content_type", "application/octet-stream"))
     name = _safe_name(_file_name(body.get("file_name")))
-    token, upload_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    with _transaction() as conn:
-        conn.execute("INSERT INTO storage_files (token, upload_token, file_name, content_type, "
-                     "created_at) VALUES (?, ?, ?, ?, ?)",
-                     (token, upload_token, name, content_type, time.time()))
+    token, upload_token = await run_in_threadpool(_new_upload, content_type, name)
     base = public_base(request)
     return JSONResponse({"upload_url": f"{base.rstrip('/')}{UPLOAD_PREFIX}{upload_token}",
                          "file_url": _file_url(base, token, name)})
@@ -149,15 +146,10 @@ async def _initiate_multipart(request: Request) -> Response:
 
 
 async def _put_upload(request: Request) -> Response:
-    with _transaction() as conn:
-        row = conn.execute("SELECT token, created_at FROM storage_files WHERE upload_token = ?",
-                           (request.path_params["token"],)).fetchone()
-    if row is None:
+    token = await run_in_threadpool(_upload_target, request.path_params["token"])
+    if token is None:  # checked before the body is read: an unknown target buffers nothing
         return JSONResponse({"detail": "unknown or expired upload URL"}, status_code=404)
-    data = await _read_upload(request)
-    db.write_file(_path(row["token"]), data)
-    with _transaction() as conn:
-        conn.execute("UPDATE storage_files SET size = ? WHERE token = ?", (len(data), row["token"]))
+    await run_in_threadpool(_store_upload, token, await _read_upload(request))
     return JSONResponse({})
 
 
@@ -173,15 +165,15 @@ async def _cdn_upload(request: Request) -> Response:
     content_type = _content_type(request.headers.get("content-type", "application/octet-stream"))
     name = _safe_name(_file_name(request.headers.get("x-fal-file-name")))
     data = await _read_upload(request)
-    url = save_file(public_base(request), data, content_type, name)
+    url = await run_in_threadpool(save_file, public_base(request), data, content_type, name)
     return JSONResponse({"access_url": url, "content_type": content_type,
                          "file_name": url.rpartition("/")[2], "file_size": len(data)})
 
 
 async def _serve(request: Request) -> Response:
-    row = _file(request.path_params["token"])
+    row = await run_in_threadpool(_file, request.path_params["token"])
     path = row and _path(row["token"])
-    if not row or row["size"] is None or not path.is_file():
+    if not row or row["size"] is None or not await run_in_threadpool(path.is_file):
         return JSONResponse({"detail": "unknown or expired file URL"}, status_code=404)
     safety = {"Content-Security-Policy": "default-src 'none'; sandbox",
               "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
@@ -213,7 +205,31 @@ def routes() -> list[Route]:
             Route(FILES_PREFIX + "{token}/{name}", _serve, methods=["GET"])]
 
 
-# --- helpers ------------------------------------------------------------------------------------------
+# --- helpers (the database and file ones run in worker threads: a commit waits for the disk) --------
+
+def _new_upload(content_type: str, name: str) -> tuple[str, str]:
+    """A new upload's (file token, upload token), recorded without bytes yet."""
+    token, upload_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    with _transaction() as conn:
+        conn.execute("INSERT INTO storage_files (token, upload_token, file_name, content_type, "
+                     "created_at) VALUES (?, ?, ?, ?, ?)",
+                     (token, upload_token, name, content_type, time.time()))
+    return token, upload_token
+
+
+def _upload_target(upload_token: str) -> str | None:
+    """The file token an upload token writes to, None if unknown (or cleaned up)."""
+    with _transaction() as conn:
+        row = conn.execute("SELECT token FROM storage_files WHERE upload_token = ?",
+                           (upload_token,)).fetchone()
+    return row and row["token"]
+
+
+def _store_upload(token: str, data: bytes) -> None:
+    db.write_file(_path(token), data)
+    with _transaction() as conn:
+        conn.execute("UPDATE storage_files SET size = ? WHERE token = ?", (len(data), token))
+
 
 async def _read_upload(request: Request) -> bytes:
     """The raw request body, at most :func:`max_download_bytes` (413), within the body deadline."""
