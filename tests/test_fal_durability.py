@@ -36,7 +36,7 @@ def pp_params(n: int) -> dict:
 
 @pytest.fixture
 def server(tmp_path):
-    server = FalServer(tmp_path)
+    server = FalServer(tmp_path, env={"STUDIO_FETCH_WORKERS": "1"})  # few jobs fill the workers
     yield server
     server.stop()
 

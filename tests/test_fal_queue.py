@@ -36,7 +36,8 @@ SLOW_UPSCALE = {"overlapping_tiles": True, "seed": 0}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = FalServer(tmp_path_factory.mktemp("fal-queue")).start()
+    # One fetching worker per app beyond the slot, so a few jobs are enough to fill the workers.
+    server = FalServer(tmp_path_factory.mktemp("fal-queue"), env={"STUDIO_FETCH_WORKERS": "1"}).start()
     yield server
     server.stop()
 

@@ -1,7 +1,10 @@
 """The job queue: every fal request and every ``/api/*`` request waits here, in order, for a worker.
 
-Workers are threads of the server process, a few per app (one more than the app's concurrency slot,
-so the next job fetches its images while the current one computes). They take the oldest queued job
+Workers are threads of the server process, per app the app's concurrency plus
+``STUDIO_FETCH_WORKERS`` (default 8): :func:`studio.work.execute` fetches a job's image URLs before
+it enters the CPU slot, so while one job computes, others fetch theirs, and a few slow image servers
+never hold up the jobs behind them. A job a worker has taken is ``IN_PROGRESS`` (fetching, or waiting
+for the slot, as its log says); the others are ``IN_QUEUE``. They take the oldest queued job
 of their app from the :class:`~studio.fal.store.JobStore` and run it through
 :func:`studio.work.execute`, which enters the app's slot in :mod:`studio.limits`, the same slot the
 page's full-resolution and upscale buttons use. So a burst waits its turn instead of being refused,
@@ -48,10 +51,16 @@ GATES = {work.POST_PROCESSING: limits.FULL, work.AURA_SR: limits.UPSCALE}
 #: A job whose run was interrupted this many times (e.g. it crashes the server) is failed, not rerun.
 MAX_ATTEMPTS = 3
 DEFAULT_QUEUE_MAX = 1000
+DEFAULT_FETCH_WORKERS = 8
 #: fal's ``error_type`` of a failed job, by status (others: "client_error" / "server_error").
 ERROR_TYPES = {400: "request_cancelled", 422: "validation_error"}
 #: The status and body of a job cancelled before it started.
 CANCELLED = (400, {"detail": "the request was cancelled"})
+
+
+def fetch_workers() -> int:
+    """``STUDIO_FETCH_WORKERS``: workers per app beyond its concurrency, fetching while others compute."""
+    return env_number("STUDIO_FETCH_WORKERS", DEFAULT_FETCH_WORKERS)
 
 
 def queue_max() -> int:
@@ -84,7 +93,7 @@ class Queue:
             logger.warning("%d job(s) interrupted by the last shutdown will run again", requeued)
         self.expire()
         for app_id, gate in GATES.items():
-            for n in range(gate.concurrency + 1):
+            for n in range(gate.concurrency + fetch_workers()):
                 threading.Thread(target=self._worker, args=(app_id,), daemon=True,
                                  name=f"fal-worker-{app_id.rpartition('/')[2]}-{n}").start()
         threading.Thread(target=self._cleaner, daemon=True, name="fal-cleaner").start()

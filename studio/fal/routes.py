@@ -6,7 +6,8 @@
   the job waits its turn in the queue like any other.
 * ``POST /fal/queue/{owner}/{alias}[?fal_webhook=URL]``: ``request_id``, ``gateway_request_id``,
   ``status_url``, ``response_url``, ``cancel_url`` (absolute, back to this server) and
-  ``queue_position``. The body is checked when the job runs, as fal does: a bad field is a 422 result.
+  ``queue_position``. The body is checked when the job runs, as fal does: a bad field is a 422 result;
+  a malformed ``fal_webhook`` is refused at once (422).
 * ``GET …/requests/{id}/status[?logs=1|true]``: ``IN_QUEUE`` (``queue_position``), ``IN_PROGRESS``
   or ``COMPLETED`` (``metrics.inference_time``; ``error``/``error_type`` when it failed or was
   cancelled): only these three names, which is all the Python client accepts. 202 until completed,
@@ -29,6 +30,7 @@ from starlette.routing import Route
 from common.fields import quote
 
 from .. import limits, work
+from . import webhooks
 from .queue import Queue
 from .store import DONE, RUNNING, Job, QueueFull
 from .urls import public_base
@@ -85,7 +87,7 @@ async def _run(queue: Queue, req: Request, app_id: str) -> Response:
 async def _submit(queue: Queue, req: Request, app_id: str) -> Response:
     body = await limits.read_json(req)
     job = queue.submit(app_id, body, base_url=public_base(req),
-                       webhook=req.query_params.get("fal_webhook") or None)
+                       webhook=webhooks.check_url(req.query_params.get("fal_webhook")))
     return JSONResponse({"request_id": job.id, "gateway_request_id": job.id,
                          **_urls(req, job), "queue_position": queue.store.position(job)},
                         headers={"x-fal-request-id": job.id})
