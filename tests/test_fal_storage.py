@@ -290,3 +290,20 @@ def test_cleanup_deletes_files_older_than_the_ttl(data_dir, monkeypatch):
 ])
 def test_target_path_maps_fals_hosts_to_local_routes(target, local):
     assert proxy.target_path(target) == local
+
+
+def test_any_origin_with_a_star_and_other_paths_left_to_the_app(monkeypatch):
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    monkeypatch.setenv("STUDIO_CORS_ORIGINS", "*")
+    inner = Starlette(routes=[Route("/fal/x", lambda r: PlainTextResponse(r.headers.get("origin", "-"))),
+                              Route("/page", lambda r: PlainTextResponse(r.headers.get("origin", "-")))])
+    with TestClient(proxy.wrap(inner)) as client:
+        fal = client.get("/fal/x", headers={"Origin": "https://any.example"})
+        page = client.get("/page", headers={"Origin": "https://any.example"})
+    assert fal.headers["access-control-allow-origin"] == "*"
+    assert fal.text == "-"  # the origin is answered here and hidden from the app's own CORS layer
+    assert page.text == "https://any.example" and "access-control-allow-origin" not in page.headers

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 import urllib.parse
@@ -261,7 +262,8 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _connect():
+def _connect() -> sqlite3.Connection:
+    """A connection to the data directory's database, with the deliveries table created."""
     conn = db.connect()
     conn.execute(_SCHEMA)
     conn.commit()
