@@ -264,6 +264,28 @@ def test_a_slow_url_does_not_hold_the_slot(server, monkeypatch, route):
     assert slow["r"].status_code == 200, slow["r"].text
 
 
+def test_five_slow_urls_do_not_lock_full_resolution_work(server, monkeypatch):
+    """The issue's case: five requests whose image servers are slow, then a request with its image
+    inline. It is processed while the five are still fetching (before: all locked for ~100 s)."""
+    monkeypatch.setenv("STUDIO_ALLOWED_HOSTS", "127.0.0.1")
+    _Slow.hit.clear()
+    _Slow.release.clear()
+    with serving(_Slow) as httpd, concurrent.futures.ThreadPoolExecutor(5) as pool:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/slow"
+        slow = [pool.submit(post, server, "post-processing", {"image_url": f"{url}?{n}"})
+                for n in range(5)]
+        try:
+            assert _Slow.hit.wait(20)
+            time.sleep(0.5)  # let all five reach their fetch
+            fast = httpx.post(f"{server}/api/post-processing", json={"image_url": data_uri(SMALL)},
+                              timeout=15)
+            assert fast.status_code == 200, fast.text
+            assert not any(f.done() for f in slow)
+        finally:
+            _Slow.release.set()
+        assert [f.result(timeout=60).status_code for f in slow] == [200] * 5
+
+
 def test_execute_logs_every_stage_in_order():
     lines, stored, kwargs = collect()
     body = {"image_url": data_uri(SMALL), "enable_grain": True, "enable_tint": True,
