@@ -78,7 +78,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
         try:
             upscaler.check_options(upscaling_factor=4, overlapping_tiles=args.overlapping_tiles,
-                                   checkpoint=args.upscale, seed=request["seed"])
+                                   checkpoint=args.upscale, seed=request.get("seed"))
         except upscaler.OptionError as err:
             raise ValueError(f"--upscale: {err.detail}") from None
     elif args.overlapping_tiles:

@@ -14,6 +14,7 @@ with the job (``runtime_env`` ``py_modules``).
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import asdict, fields
 
@@ -67,7 +68,8 @@ def run(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
         return
     started = not ray.is_initialized()
     if started:
-        ray.init(include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False)
+        ray.init(include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False,
+                 logging_level=logging.WARNING)
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the command line shows its own

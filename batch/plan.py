@@ -110,5 +110,5 @@ def _targets(relatives: list[Path]) -> list[Path | str]:
     for relative, target in zip(relatives, chosen):
         owners[target].append(relative)
     return [t if len(owners[t]) == 1 else
-            f"its output {t} would also be written by another input ({len(owners[t])} inputs); "
-            "rename one or process them separately" for t in chosen]
+            f"another input has the same output name ({p}); rename one or process them separately"
+            for p, t in zip(plain, chosen)]

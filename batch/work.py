@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +73,9 @@ class Worker:
         if self.error:
             return Outcome(name, "failed", self.error)
         try:
-            note = self._render(Path(source), Path(target), name)
+            with warnings.catch_warnings(record=True) as caught:  # e.g. Pillow on a damaged EXIF block
+                warnings.simplefilter("always")
+                note = self._render(Path(source), Path(target), name)
         except MemoryError:
             return Outcome(name, "failed", "not enough memory for this image")
         except OSError as err:  # reading or writing a file
@@ -81,7 +84,9 @@ class Worker:
             return Outcome(name, "failed", str(err).removeprefix(f"{name}: "))
         except Exception as err:  # a bug must not stop the other files; say what it was
             return Outcome(name, "failed", f"internal error: {type(err).__name__}: {err}")
-        return Outcome(name, "done", note=note)
+        notes = [note] if note else []
+        notes += sorted({f"ignored damaged data ({w.message})" for w in caught})
+        return Outcome(name, "done", note="; ".join(notes))
 
     def _render(self, source: Path, target: Path, name: str) -> str:
         # The caps of the app apply to local files too (STUDIO_MAX_PIXELS, 50 MP by default): a
@@ -91,7 +96,7 @@ class Worker:
         if self.settings.upscale:
             import upscaler
 
-            result, _ = upscaler.upscale(result, checkpoint=self.settings.upscale, seed=self.request["seed"],
+            result, _ = upscaler.upscale(result, checkpoint=self.settings.upscale, seed=self.request.get("seed"),
                                          overlapping_tiles=self.settings.overlapping_tiles)
         write_atomic(target, encode_png(result))
         return "; ".join(w.removeprefix(f"{name}: ") for w in warnings)
@@ -107,6 +112,8 @@ def write_atomic(target: Path, data: bytes) -> None:
         with partial.open("xb") as file:
             file.write(data)
         os.replace(partial, target)
-    except BaseException:
+    except BaseException as err:
         partial.unlink(missing_ok=True)
+        if isinstance(err, OSError):  # name the output, not the temporary file
+            raise OSError(err.errno, f"cannot write the output: {err.strerror}", str(target)) from None
         raise
