@@ -72,7 +72,8 @@ def run(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
                  logging_level=logging.WARNING)
     try:
         context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False  # the command line shows its own
+        context.enable_progress_bars = False  # the command line shows its own, and the summary
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if settings.upscale else 0
         actors = gpus or max(1, int(resources.get("CPU", 1)))
