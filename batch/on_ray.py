@@ -81,7 +81,7 @@ def run(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
                                       override_num_blocks=max(1, -(-len(jobs) // _FILES_PER_BLOCK)))
         results = dataset.map_batches(
             _Actor, fn_constructor_kwargs={"settings": settings}, batch_size=1, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=min(actors, len(jobs))),
+            compute=ray.data.ActorPoolStrategy(size=min(actors, len(jobs))),
             num_cpus=1, num_gpus=1 if gpus else 0)
         for row in results.iter_rows():
             yield Outcome(**{k: str(row[k]) for k in _OUTCOME_FIELDS})
