@@ -164,7 +164,7 @@ def test_bad_options_are_reported_before_any_work(tmp_path, capsys):
         (["--set", "enable_dissolve=true"], "--dissolve-image"),
         (["--set", "enable_dissolve=true", "--dissolve-image", str(bad)],
          "--dissolve-image: the data is not an image in a supported format"),
-        (["--upscale", "v3"], "--upscale: must be one of v1, v2; got 'v3'"),
+        (["--upscale", "v3"], "--upscale: checkpoint: 'v3' is not one of 'v1', 'v2'"),
         (["--overlapping-tiles"], "--overlapping-tiles only applies with --upscale"),
     ]
     for options, message in cases:
@@ -234,8 +234,8 @@ def test_upscale_limit_is_a_per_file_error(tmp_path, tiny_upscaler, monkeypatch,
     monkeypatch.setenv("AURASR_MAX_INPUT_PIXELS", "100")
     assert main([str(tmp_path), "--out", str(tmp_path / "out"), "--upscale", "v1"]) == 1
     err = capsys.readouterr().err
-    assert (f"failed: {tmp_path / 'big.png'}: image of 20x20 = 400 pixels is larger than the 100-pixel "
-            "limit of this machine (set AURASR_MAX_INPUT_PIXELS to change it)") in err
+    assert (f"failed: {tmp_path / 'big.png'}: image_url: the image of 20x20 = 400 pixels is larger than "
+            "the 100-pixel limit of this machine (set AURASR_MAX_INPUT_PIXELS to change it)") in err
     assert Image.open(tmp_path / "out" / "small.png").size == (40, 24)
 
 
