@@ -42,7 +42,7 @@ from imaging import CONTENT_TYPE, encode_png
 
 from .. import limits, results, work
 from . import storage, webhooks
-from .store import DONE, Job, JobStore, QueueFull
+from .store import DONE, Job, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Queue:
         if self._started:
             return
         self._started = True
-        requeued = self.store.recover(self.owner)
+        requeued = self.store.recover()
         if requeued:
             logger.warning("%d job(s) interrupted by the last shutdown will run again", requeued)
         self.expire()
