@@ -30,6 +30,8 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import os
+import sys
 import threading
 import time
 import uuid
@@ -52,6 +54,8 @@ GATES = {work.POST_PROCESSING: limits.FULL, work.AURA_SR: limits.UPSCALE}
 MAX_ATTEMPTS = 3
 DEFAULT_QUEUE_MAX = 1000
 DEFAULT_FETCH_WORKERS = 8
+#: Queue workers yield the CPU to the page: a preview is interactive, a queued job is not.
+WORKER_NICENESS = 10
 #: fal's ``error_type`` of a failed job, by status (others: "client_error" / "server_error").
 ERROR_TYPES = {400: "request_cancelled", 422: "validation_error"}
 #: The status and body of a job cancelled before it started.
@@ -193,6 +197,9 @@ class Queue:
             self._work.notify_all()
 
     def _worker(self, app_id: str) -> None:
+        if sys.platform == "linux":  # there a thread has its own nice value (and passes it on)
+            me = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, me, max(WORKER_NICENESS, os.getpriority(os.PRIO_PROCESS, me)))
         while True:
             with self._work:
                 job = self.store.claim(app_id, self.owner)
