@@ -8,7 +8,7 @@ from PIL import Image, ImageEnhance, ImageStat
 
 from effects.color_correction import _blend_lut, _pillow_luma_mean, color_correction
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+IMAGES = Path(__file__).resolve().parents[1] / "examples"
 NEUTRAL = dict(temperature=0.0, brightness=0.0, contrast=0.0, saturation=0.0, gamma=1.0)
 
 
