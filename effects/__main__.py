@@ -14,6 +14,8 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from imaging import encode_png
+
 from . import keep_freed_buffers, process, validate
 
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with Image.open(path) as image:
                 result = process(image, params, dissolve_image=second)
-            result.save(args.out / f"{path.stem}.png")
+            (args.out / f"{path.stem}.png").write_bytes(encode_png(result))  # with ICC and EXIF
         except (OSError, ValueError, Image.DecompressionBombError) as err:
             failed += 1
             tqdm.write(f"failed: {path}: {err}", file=sys.stderr)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
-from imaging import to_float_rgb, to_pil
+from imaging import metadata, to_float_rgb, to_pil
 
 from .schema import EFFECTS
 from .validate import Request, ValidationError, validate
@@ -47,7 +47,8 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
     processed image of the same size.
 
     Any input mode works; alpha passes through untouched (Decision (g)) and the result is RGB or RGBA,
-    8 bits per channel. Enabling dissolve without ``dissolve_image`` raises a ``ValueError``. With the
+    8 bits per channel, upright, carrying ``image``'s RGB ICC profile and EXIF (orientation 1) in
+    its ``info`` (:func:`imaging.metadata`). Enabling dissolve without ``dissolve_image`` raises a ``ValueError``. With the
     same ``seed`` the output is the same, byte for byte. ``scale`` (≤ 1) says ``image`` is a
     downscaled proxy of the image the parameters are meant for (a 512 px proxy of a 3000 px photo:
     ``512 / 3000``): the result then looks like the full-resolution result downscaled to this size.
@@ -65,4 +66,6 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
         if other.shape != rgb.shape:
             size = (rgb.shape[1], rgb.shape[0])
             other, _ = to_float_rgb(to_pil(other).resize(size, Image.LANCZOS))
-    return to_pil(apply(rgb, request, dissolve_image=other, scale=scale), alpha)
+    result = to_pil(apply(rgb, request, dissolve_image=other, scale=scale), alpha)
+    result.info.update(metadata(image))
+    return result

@@ -6,6 +6,7 @@ from common.errors import InputError
 from .convert import quantize_half_up, thumbnail, to_float_rgb, to_pil
 from .decode import ALLOWED, decode_image, sniff_format
 from .encode import CONTENT_TYPE, encode_png
+from .metadata import metadata, upright
 
-__all__ = ["ALLOWED", "CONTENT_TYPE", "InputError", "decode_image", "encode_png", "quantize_half_up",
-           "sniff_format", "thumbnail", "to_float_rgb", "to_pil"]
+__all__ = ["ALLOWED", "CONTENT_TYPE", "InputError", "decode_image", "encode_png", "metadata",
+           "quantize_half_up", "sniff_format", "thumbnail", "to_float_rgb", "to_pil", "upright"]

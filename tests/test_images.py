@@ -107,7 +107,7 @@ def test_truncated_png():
     b"\x89PN",
 ])
 def test_not_an_allowed_image(data):
-    _refused(data, 415, "not an image in a supported format", "PNG, JPEG, GIF, WebP, BMP or TIFF")
+    _refused(data, 415, "not an image in a supported format", "PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC/HEIF or AVIF")
 
 
 def test_empty():
@@ -208,11 +208,15 @@ def test_exif_orientation_applied():
 
 def test_damaged_exif_still_oriented_and_safe_downstream():
     # Orientation 6 next to a rational tag holding text: Pillow's own exif_transpose raises on this
-    # (it re-serialises the whole EXIF block); decode_image keeps only the orientation.
+    # (it re-serialises the whole EXIF block); decode_image applies the orientation and leaves the
+    # block out, with a warning.
     exif = _exif([(0x0112, 3, 1, struct.pack("<HH", 6, 0)), (0x013F, 2, 4, b"abc\x00")])
     image, warnings = decode_image(_oriented_jpeg(exif), field="image_url")
-    assert image.size == (20, 40) and warnings == []
-    assert effects.process(image, {}).size == (20, 40)  # the pipeline's own EXIF pass now works too
+    assert image.size == (20, 40)
+    assert warnings == ["image_url: the EXIF metadata is damaged; it is left out of the result"]
+    assert "exif" not in image.info and not image.getexif()
+    out = effects.process(image, {})  # the pipeline's own EXIF pass works too
+    assert out.size == (20, 40) and "exif" not in out.info
 
 
 @pytest.mark.parametrize("image, fmt", [
