@@ -40,9 +40,9 @@ _MAGIC: dict[str, tuple[bytes, ...]] = {
 #: 8) says what the file is. ``mif1``/``msf1`` are the generic image brands both formats use.
 _FTYP_BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"heim": "HEIF", b"heis": "HEIF", b"hevc": "HEIF",
                 b"hevx": "HEIF", b"avif": "AVIF", b"avis": "AVIF", b"mif1": "HEIF", b"msf1": "HEIF"}
-#: Pillow opens multi-picture JPEGs (phone cameras) as MPO; they are JPEG bytes. A ``mif1`` file may
-#: be AVIF inside, so both ISO formats are offered to Pillow whenever one is sniffed.
-_PILLOW_FORMATS = (*_MAGIC, "MPO", "HEIF", "AVIF")
+#: Pillow's JPEG opener also opens multi-picture JPEGs (phone cameras, as MPO). A ``mif1`` file may be
+#: AVIF inside, so both ISO formats are offered to Pillow.
+_PILLOW_FORMATS = (*_MAGIC, "HEIF", "AVIF")
 ALLOWED = "PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC/HEIF or AVIF"
 #: Image.MAX_IMAGE_PIXELS is process-wide: trusted opens lift it under this lock, which every open
 #: here takes, so an untrusted open never sees it lifted.

@@ -10,6 +10,14 @@ from __future__ import annotations
 from PIL import Image
 
 ORIENTATION = 0x0112
+_EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
+_SUB_IFDS = (_EXIF_IFD, _GPS_IFD)
+#: Base-IFD tags not copied: the sub-IFD pointers (rebuilt), a TIFF's layout tags (size, strips,
+#: tiles, samples, compression...), and blocks carried otherwise or not at all (ICC, XMP, IPTC,
+#: Photoshop).
+_NOT_CARRIED = {*_SUB_IFDS, 254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281,
+                284, 290, 291, 292, 293, 317, 318, 319, 320, 322, 323, 324, 325, 338, 339, 340, 341,
+                347, 530, 531, 532, 700, 33723, 34377, 34675, 37724}
 
 #: EXIF orientation → the transposition that makes the pixels upright (EXIF 2.32, tag 0x0112).
 _UPRIGHT = {
@@ -43,20 +51,25 @@ def upright(image: Image.Image) -> Image.Image:
 
 
 def exif_bytes(image: Image.Image) -> bytes | None:
-    """``image``'s EXIF block (camera, lens, date, copyright, GPS…) with the orientation tag reset
-    to 1, as bytes for an encoder; None when it has none or the block is damaged."""
+    """``image``'s EXIF (camera, lens, date, copyright, GPS…) with the orientation tag reset to 1, as
+    bytes for an encoder; None when it has none or the block is damaged.
+
+    A new block is built, the source's left as it is: the base tags except those describing a TIFF
+    file's own layout (a TIFF's tags are its EXIF in Pillow), plus the Exif and GPS sub-IFDs.
+    """
     try:
-        exif = image.getexif()  # Pillow's cached copy: the source's own tag is restored below
-        if not exif:
+        source = image.getexif()
+        if not source:
             return None
-        source = exif.get(ORIENTATION)
-        if source is not None:
+        exif = Image.Exif()
+        exif.update({tag: value for tag, value in source.items() if tag not in _NOT_CARRIED})
+        if ORIENTATION in exif:
             exif[ORIENTATION] = 1
-        try:
-            return exif.tobytes()
-        finally:
-            if source is not None:
-                exif[ORIENTATION] = source
+        for pointer in _SUB_IFDS:
+            tags = {tag: value for tag, value in source.get_ifd(pointer).items() if tag != _INTEROP_IFD}
+            if tags:
+                exif.get_ifd(pointer).update(tags)
+        return exif.tobytes() if exif else None
     except Exception:  # damaged tags Pillow read but cannot write back (wrong types, bad offsets)
         return None
 
