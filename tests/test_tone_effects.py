@@ -1,5 +1,5 @@
 """Per-pixel effects: chromatic (§1.3), vignette (§1.5), parabolize (§1.6), tint (§1.7),
-solarize (§1.12), desaturate (§1.13). Expected values are worked out by hand from effects.md."""
+solarize (§1.12), desaturate (§1.13). Expected values are worked out by hand from docs/decisions.md."""
 import math
 
 import numpy as np
