@@ -20,7 +20,7 @@ from PIL import Image
 from common.env import env_number
 from common.errors import InputError
 
-from .metadata import exif_bytes, orientation, upright
+from .metadata import exif_bytes, exif_damaged, orientation, upright
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF (phone photos); Pillow itself decodes AVIF
 
@@ -128,7 +128,7 @@ def decode_image(data: bytes | str | os.PathLike, *, field: str, max_pixels: int
         raise InputError(field, f"the {fmt} data is corrupt or truncated", 400) from None
 
     exif = exif_bytes(image)
-    if exif is None and _has_exif(image):
+    if exif is None and exif_damaged(image):
         warnings.append(f"{field}: the EXIF metadata is damaged; it is left out of the result")
     if orientation(image) != 1:
         image = upright(image)
@@ -148,12 +148,6 @@ def _open(data: bytes, trusted: bool) -> Image.Image:
         finally:
             Image.MAX_IMAGE_PIXELS = cap
 
-
-def _has_exif(image: Image.Image) -> bool:
-    try:
-        return bool(image.getexif())
-    except Exception:
-        return True
 
 
 def _limit(max_pixels: int | None) -> int:

@@ -52,26 +52,39 @@ def upright(image: Image.Image) -> Image.Image:
 
 def exif_bytes(image: Image.Image) -> bytes | None:
     """``image``'s EXIF (camera, lens, date, copyright, GPS…) with the orientation tag reset to 1, as
-    bytes for an encoder; None when it has none or the block is damaged.
-
-    A new block is built, the source's left as it is: the base tags except those describing a TIFF
-    file's own layout (a TIFF's tags are its EXIF in Pillow), plus the Exif and GPS sub-IFDs.
-    """
+    bytes for an encoder; None when it has none or the block is damaged (:func:`exif_damaged`)."""
     try:
-        source = image.getexif()
-        if not source:
-            return None
-        exif = Image.Exif()
-        exif.update({tag: value for tag, value in source.items() if tag not in _NOT_CARRIED})
-        if ORIENTATION in exif:
-            exif[ORIENTATION] = 1
-        for pointer in _SUB_IFDS:
-            tags = {tag: value for tag, value in source.get_ifd(pointer).items() if tag != _INTEROP_IFD}
-            if tags:
-                exif.get_ifd(pointer).update(tags)
+        exif = _carried_exif(image)
         return exif.tobytes() if exif else None
     except Exception:  # damaged tags Pillow read but cannot write back (wrong types, bad offsets)
         return None
+
+
+def exif_damaged(image: Image.Image) -> bool:
+    """Whether ``image`` has EXIF worth carrying that cannot be written back (so it is left out)."""
+    try:
+        exif = _carried_exif(image)
+        if exif:
+            exif.tobytes()
+        return False
+    except Exception:
+        return True
+
+
+def _carried_exif(image: Image.Image) -> Image.Exif:
+    """A new block, the source's left as it is: the base tags except those describing a TIFF file's
+    own layout (a TIFF's tags are its EXIF in Pillow), plus the Exif and GPS sub-IFDs; orientation 1.
+    Raises whatever Pillow raises on a block it cannot parse."""
+    source = image.getexif()
+    exif = Image.Exif()
+    exif.update({tag: value for tag, value in source.items() if tag not in _NOT_CARRIED})
+    if ORIENTATION in exif:
+        exif[ORIENTATION] = 1
+    for pointer in _SUB_IFDS:
+        tags = {tag: value for tag, value in source.get_ifd(pointer).items() if tag != _INTEROP_IFD}
+        if tags:
+            exif.get_ifd(pointer).update(tags)
+    return exif
 
 
 def rgb_profile(image: Image.Image) -> bytes | None:

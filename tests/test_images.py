@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import effects
 from common.errors import InputError
@@ -207,16 +207,19 @@ def test_exif_orientation_applied():
 
 
 def test_damaged_exif_still_oriented_and_safe_downstream():
-    # Orientation 6 next to a rational tag holding text: Pillow's own exif_transpose raises on this
-    # (it re-serialises the whole EXIF block); decode_image applies the orientation and leaves the
-    # block out, with a warning.
+    # Orientation 6 next to a rational tag (WhitePoint) holding text: Pillow's own exif_transpose
+    # raises on this (it re-serialises the whole EXIF block); decode_image applies the orientation
+    # and keeps the block without that colour tag (the result carries its own profile).
     exif = _exif([(0x0112, 3, 1, struct.pack("<HH", 6, 0)), (0x013F, 2, 4, b"abc\x00")])
+    with pytest.raises(TypeError):
+        ImageOps.exif_transpose(Image.open(io.BytesIO(_oriented_jpeg(exif))))
     image, warnings = decode_image(_oriented_jpeg(exif), field="image_url")
-    assert image.size == (20, 40)
-    assert warnings == ["image_url: the EXIF metadata is damaged; it is left out of the result"]
-    assert "exif" not in image.info and not image.getexif()
+    assert image.size == (20, 40) and warnings == []
+    assert dict(image.getexif()) == {0x0112: 1}
     out = effects.process(image, {})  # the pipeline's own EXIF pass works too
-    assert out.size == (20, 40) and "exif" not in out.info
+    carried = Image.Exif()
+    carried.load(out.info["exif"])
+    assert out.size == (20, 40) and dict(carried) == {0x0112: 1}
 
 
 @pytest.mark.parametrize("image, fmt", [
