@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .metadata import upright
+from .metadata import orientation, upright
 
 _WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
@@ -18,7 +18,8 @@ def to_float_rgb(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     ``uint8 / 255`` in float32 (as the reference nodes and AuraSR's ``ToTensor``); CMYK and other
     modes go through Pillow's RGB conversion.
     """
-    image = upright(image)
+    if orientation(image) != 1:  # no copy of an upright image: it is only read
+        image = upright(image)
     if image.mode in _WIDE_GREY:
         grey = np.asarray(image, dtype=np.float32)
         if image.mode != "F":
