@@ -158,16 +158,19 @@ def test_damaged_exif_block_never_fails_a_file():
 
 # --- the CLI ---------------------------------------------------------------------------------------
 
-def test_cli_keeps_metadata_and_goes_on_past_damaged_exif(source, tmp_path):
-    damaged = tmp_path / "damaged.jpg"
+def test_cli_keeps_metadata_reads_heic_and_goes_on_past_damaged_exif(source, tmp_path):
+    damaged, phone = tmp_path / "damaged.jpg", tmp_path / "phone.heic"
     damaged.write_bytes(damaged_jpeg())
+    phone.write_bytes(encode(photo(), "HEIF", quality=95, icc_profile=ADOBE_RGB, exif=camera_exif(1)))
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "effects", str(source), str(damaged), "--out", str(out)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-m", "effects", str(source), str(damaged), str(phone),
+                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert "2 written" in run.stderr
+    assert "3 written" in run.stderr
     assert_colour_and_metadata_kept((out / "adobe.png").read_bytes())
     assert Image.open(out / "damaged.png").size == (48, 32)
+    heic = Image.open(out / "phone.png")
+    assert heic.size == (48, 32) and heic.info["icc_profile"] == ADOBE_RGB and heic.getexif()[MAKE] == "Canon"
 
 
 # --- HEIC / AVIF ------------------------------------------------------------------------------------
