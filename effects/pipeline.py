@@ -46,12 +46,13 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
     """Validate ``params`` (a fal request body, or a :class:`Request` as is) and return a new,
     processed image of the same size.
 
-    Any input mode works; alpha passes through untouched (docs/decisions.md (g)) and the result is RGB or RGBA,
-    8 bits per channel, upright, carrying ``image``'s RGB ICC profile and EXIF (orientation 1) in
-    its ``info`` (:func:`imaging.metadata`). Enabling dissolve without ``dissolve_image`` raises a ``ValueError``. With the
-    same ``seed`` the output is the same, byte for byte. ``scale`` (≤ 1) says ``image`` is a
-    downscaled proxy of the image the parameters are meant for (a 512 px proxy of a 3000 px photo:
-    ``512 / 3000``): the result then looks like the full-resolution result downscaled to this size.
+    Any input mode works; alpha passes through untouched (docs/decisions.md (g)) and the result is
+    RGB or RGBA, 8 bits per channel, upright, carrying ``image``'s RGB ICC profile and EXIF
+    (orientation 1) in its ``info`` (:func:`imaging.metadata`). Enabling dissolve without
+    ``dissolve_image`` raises a ``ValueError``. With the same ``seed`` the output is the same, byte
+    for byte. ``scale`` (≤ 1) says ``image`` is a downscaled proxy of the image the parameters are
+    meant for (a 512 px proxy of a 3000 px photo: ``512 / 3000``): the result then looks like the
+    full-resolution result downscaled to this size.
     """
     request = validate(params)
     if not 0 < scale <= 1:

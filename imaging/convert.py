@@ -12,11 +12,11 @@ _WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 def to_float_rgb(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Split any PIL image into float32 RGB in [0, 1] (H×W×3) and its alpha (H×W uint8) or None.
 
-    EXIF orientation is applied first (a damaged EXIF block counts as upright). 16-bit greyscale (``I;16``, ``I``) keeps its precision:
-    it is scaled by 1/65535 rather than squashed to 8 bits. Any image with transparency (RGBA, LA,
-    PA, a palette or RGB/L image with a transparent colour) yields its alpha; 8-bit values become
-    ``uint8 / 255`` in float32 (as the reference nodes and AuraSR's ``ToTensor``); CMYK and other
-    modes go through Pillow's RGB conversion.
+    EXIF orientation is applied first (an unreadable EXIF block counts as upright). 16-bit greyscale
+    (``I;16``, ``I``) keeps its precision: it is scaled by 1/65535 rather than squashed to 8 bits.
+    Any image with transparency (RGBA, LA, PA, a palette or RGB/L image with a transparent colour)
+    yields its alpha; 8-bit values become ``uint8 / 255`` in float32 (as the reference nodes and
+    AuraSR's ``ToTensor``); CMYK and other modes go through Pillow's RGB conversion.
     """
     if orientation(image) != 1:  # no copy of an upright image: it is only read
         image = upright(image)

@@ -149,7 +149,6 @@ def _open(data: bytes, trusted: bool) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = cap
 
 
-
 def _limit(max_pixels: int | None) -> int:
     limit = max_pixels if max_pixels is not None else max_pixels_default()
     if Image.MAX_IMAGE_PIXELS:
