@@ -1,6 +1,6 @@
 """Film grain: the reference FilmGrain noise (statistically) and five film looks built on it.
 
-docs/decisions.md §1.1 (reference maths), §6 and docs/decisions.md (e) (styles), docs/decisions.md (f) (seeded randomness).
+docs/decisions.md §1.1 (reference maths), §6 and (e) (styles), (f) (seeded randomness).
 
 The reference noise
 -------------------

@@ -5,7 +5,7 @@ type, default and enum choices, the ranges of docs/decisions.md §3, a UI label,
 the effect group it belongs to. Validation, the UI, the Gradio and JSON APIs, presets and the docs are
 all generated from this table; nothing else restates it.
 
-``EFFECTS`` is also the fixed order in which enabled effects are applied (docs/decisions.md §5, docs/decisions.md (b)).
+``EFFECTS`` is also the fixed order in which enabled effects are applied (docs/decisions.md §5, (b)).
 """
 from __future__ import annotations
 
