@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
-from imaging import metadata, to_float_rgb, to_pil
+from imaging import in_colour_space_of, metadata, to_float_rgb, to_pil
 
 from .schema import EFFECTS
 from .validate import Request, ValidationError, validate
@@ -63,7 +63,7 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
         if dissolve_image is None:
             raise ValidationError("dissolve_image_url",
                                   "enable_dissolve is true but no second image was given")
-        other, _ = to_float_rgb(dissolve_image)
+        other, _ = to_float_rgb(in_colour_space_of(dissolve_image, image))  # mixed in one space
         if other.shape != rgb.shape:
             size = (rgb.shape[1], rgb.shape[0])
             other, _ = to_float_rgb(to_pil(other).resize(size, Image.LANCZOS))

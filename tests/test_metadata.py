@@ -132,6 +132,25 @@ def test_a_real_effect_keeps_the_profile():
     assert out.info["icc_profile"] == ADOBE_RGB
 
 
+def test_dissolve_mixes_the_second_image_in_the_main_image_colour_space():
+    # dissolve_factor 0 takes every value from the second image: in the main image's colour space.
+    params = {"enable_dissolve": True, "dissolve_factor": 0.0, "seed": 0}
+    adobe_green = Image.new("RGB", (4, 4), (60, 160, 90))
+    adobe_green.info["icc_profile"] = ADOBE_RGB
+    srgb_main = Image.new("RGB", (4, 4), (0, 0, 0))  # untagged: sRGB
+    out = effects.process(srgb_main, params, dissolve_image=adobe_green)
+    assert "icc_profile" not in out.info
+    assert np.abs(np.asarray(out, int) - (0, 161, 85)).max() <= 1  # ImageCms: Adobe → sRGB
+    adobe_main = Image.new("RGB", (4, 4), (0, 0, 0))
+    adobe_main.info["icc_profile"] = ADOBE_RGB
+    out = effects.process(adobe_main, params, dissolve_image=Image.new("RGB", (4, 4), (0, 161, 85)))
+    assert out.info["icc_profile"] == ADOBE_RGB
+    # sRGB (0, 161, 85) is Adobe RGB (90, 160, 90): Adobe (60, 160, 90) lies outside sRGB (clipped).
+    assert np.abs(np.asarray(out, int) - (90, 160, 90)).max() <= 1
+    same = effects.process(adobe_main, params, dissolve_image=adobe_green)
+    assert np.array_equal(np.asarray(same), np.asarray(adobe_green))  # one space: values as they are
+
+
 # --- damaged EXIF -----------------------------------------------------------------------------------
 
 def damaged_jpeg() -> bytes:
