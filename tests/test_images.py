@@ -241,3 +241,19 @@ def test_sniff_format():
     assert sniff_format(b"\xff\xd8\xff\xe0") == "JPEG"
     assert sniff_format(b"MM\x00*\0\0\0\x08") == "TIFF"
     assert sniff_format(b"") is None
+
+
+# --- HEIC/HEIF and AVIF (ISO base media files) ---------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_iso_media_formats_are_capped_truncation_checked_and_first_frame(fmt):
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 80, 3), dtype=np.uint8))
+    data = _encode(image, fmt, quality=80)
+    decoded, warnings = decode_image(data, field="image_url")
+    assert decoded.size == (80, 64) and decoded.mode == "RGB" and warnings == []
+    _refused(data, 413, "80×64 (5120 pixels)", "limit is 5000 pixels", max_pixels=5000)
+    _refused(data[:40], 400, f"{fmt} header is corrupt or truncated")
+    assert "corrupt or truncated" in _refused(data[: len(data) // 2], 400)
+    frames = _encode(image, fmt, save_all=True, append_images=[image, image])
+    assert decode_image(frames, field="image_url")[1] == [
+        "image_url: animated or multi-frame image (3 frames); only the first frame is used"]
