@@ -185,7 +185,8 @@ def test_cli_keeps_metadata_reads_heic_and_goes_on_past_damaged_exif(source, tmp
     run = subprocess.run([sys.executable, "-m", "effects", str(source), str(damaged), str(phone),
                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert "3 written" in run.stderr
+    assert "done 3, skipped 0, failed 0" in run.stderr
+    assert "damaged.jpg: the EXIF metadata is damaged; it is left out of the result" in run.stderr
     assert_colour_and_metadata_kept((out / "adobe.png").read_bytes())
     assert Image.open(out / "damaged.png").size == (48, 32)
     heic = Image.open(out / "phone.png")
