@@ -1,4 +1,5 @@
-"""Colour-true files: every output path keeps the source's ICC profile (a real Adobe RGB (1998)
+"""Colour-true files: every output path (effects.process, the CLI, /process, the JSON endpoints,
+fal's run routes, the page's upscale step) keeps the source's ICC profile (a real Adobe RGB (1998)
 profile, tests/data/AdobeRGB1998.icc) and its EXIF (camera, lens, date, copyright, GPS), with the
 orientation applied to the pixels and the tag reset to 1; damaged EXIF never fails a file; HEIC and
 AVIF decode; the server's own results pass the input caps (docs/decisions.md, "Colour and metadata").
@@ -295,3 +296,31 @@ def test_page_upscale_after_process_takes_a_result_larger_than_the_cap(server, s
     upscaled = Image.open(path)
     assert upscaled.size == (192, 128) and output["images"][0]["width"] == 192
     assert upscaled.info["icc_profile"] == ADOBE_RGB and upscaled.getexif()[MAKE] == "Canon"
+
+
+# --- fal's own routes (python app.py over https) ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fal(tmp_path_factory):
+    from fal_server import FalServer
+    server = FalServer(tmp_path_factory.mktemp("fal-metadata")).start()
+    try:
+        with server.http(key=None) as client:
+            yield client
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("app, size", [("fal-ai/post-processing", (48, 32)), ("fal-ai/aura-sr", (192, 128))])
+def test_fal_run_results_keep_profile_and_exif(fal, source, app, size):
+    body = {"image_url": "data:image/png;base64," + base64.b64encode(source.read_bytes()).decode()}
+    r = fal.post(f"/fal/run/{app}", json=body)
+    assert r.status_code == 200, r.text
+    output = r.json()
+    record = output["images"][0] if "images" in output else output["image"]
+    png = fal.get(record["url"]).content  # a file URL on this server, as fal's CDN URLs
+    if app == "fal-ai/post-processing":
+        assert_colour_and_metadata_kept(png)
+    out = Image.open(io.BytesIO(png))
+    assert out.size == size and out.info["icc_profile"] == ADOBE_RGB
+    assert out.getexif()[ORIENTATION] == 1 and out.getexif()[MAKE] == "Canon"
