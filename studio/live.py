@@ -16,9 +16,9 @@ memory (``STUDIO_PAGE_MEMORY_MB``, default 1024): the least recently used source
 Request body: ``{"token", "settings": {fal field: value}, "seed", "view": "preview" | "before" |
 "loupe", "at": [x, y]}`` (``at``: the loupe's centre as fractions of the image's width and height).
 Answers: ``image/jpeg`` (preview only: ``X-Histogram``, JSON of :func:`histogram`, and
-``X-Full-Size``), 422 for invalid settings naming the field, 404 for an unknown token (the page asks for the image again), 503 with
-``Retry-After`` when too many previews wait (``STUDIO_PREVIEW_CONCURRENCY`` 2,
-``STUDIO_PREVIEW_QUEUE`` 8).
+``X-Full-Size``), 422 for invalid settings naming the field, 404 for an unknown token (the page
+asks for the image again). At most ``STUDIO_PREVIEW_CONCURRENCY`` (2) previews render at once; a loupe takes a full-resolution slot
+(:data:`studio.limits.FULL`), shared with Process and the APIs.
 """
 from __future__ import annotations
 
@@ -57,8 +57,9 @@ JPEG_QUALITY = 88
 #: Image fields arrive as files, not as parts of the settings.
 IMAGE_FIELDS = {f.name for f in FIELDS if f.kind == "image"}
 
-PREVIEW = limits.Gate("preview", env_number("STUDIO_PREVIEW_CONCURRENCY", 2, minimum=1),
-                      env_number("STUDIO_PREVIEW_QUEUE", 8, minimum=0), retry_after=1)
+#: Previews rendered at once, all pages together; the others wait (each page keeps one request in
+#: flight, so the waiting is bounded by the open pages).
+PREVIEW = limits.Gate("preview", env_number("STUDIO_PREVIEW_CONCURRENCY", 2, minimum=1))
 
 
 @dataclass
@@ -212,7 +213,7 @@ def render(body: object) -> tuple[bytes, dict[str, str]]:
     histogram (``X-Histogram``) and the full image's size (``X-Full-Size``, ``"3000x2000"``).
 
     Raises :class:`InputError` (field, message, status) for a bad body, an unknown token or invalid
-    settings, and :class:`studio.limits.Busy` when too many views are waiting.
+    settings.
     """
     if not isinstance(body, dict) or not isinstance(body.get("settings"), dict):
         raise InputError("body", "must be a JSON object with 'token' and 'settings'", 422)
@@ -229,7 +230,7 @@ def render(body: object) -> tuple[bytes, dict[str, str]]:
     except effects.ValidationError as err:
         raise InputError(err.field, str(err).removeprefix(f"{err.field}: "), 422) from None
     if view == "preview":
-        with PREVIEW.enter():
+        with PREVIEW.running():
             image = render_preview(source, params)
         return jpeg(image), {"X-Histogram": json.dumps(histogram(image), separators=(",", ":")),
                              "X-Full-Size": "{}x{}".format(*source.image.size)}
@@ -237,7 +238,7 @@ def render(body: object) -> tuple[bytes, dict[str, str]]:
     if not (isinstance(at, list) and len(at) == 2
             and all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in at)):
         raise InputError("at", "must be [x, y], fractions of the image's width and height", 422)
-    with limits.FULL.enter():  # a full-resolution render: the same budget as Process
+    with limits.FULL.running():  # a full-resolution render: the same budget as Process
         image = render_loupe(source, params, (float(at[0]), float(at[1])))
     SOURCES.trim()
     return jpeg(image), {}
@@ -254,9 +255,6 @@ async def _endpoint(request: Request) -> Response:
     except MemoryError:
         return JSONResponse({"detail": "the server ran out of memory for this view; try again "
                                        "later"}, status_code=503, headers={"Retry-After": "30"})
-    except limits.Busy as err:
-        return JSONResponse({"detail": str(err)}, status_code=err.status,
-                            headers={"Retry-After": str(err.retry_after)})
     return Response(data, media_type="image/jpeg", headers={**headers, "Cache-Control": "no-store"})
 
 

@@ -65,10 +65,9 @@ def accordion_label(effect: Effect, enabled: bool) -> gr.Accordion:
 
 
 def make_seed_control(elem_id: str = SEED.name) -> gr.Number:
-    """Our optional ``seed`` extension: empty means a fresh random draw per run. Its value reaches
-    the handler unchecked, so a bad one is refused by validation, naming ``seed``."""
+    """Our optional ``seed`` extension: empty means a fresh random draw per run."""
     return FieldNumber(value=SEED.default, precision=0, minimum=SEED.minimum, maximum=SEED.maximum,
-                     label=SEED.label, info=SEED.description, elem_id=elem_id)
+                       label=SEED.label, info=SEED.description, elem_id=elem_id)
 
 
 def _shown(field: Field, values: Mapping[str, object]) -> bool:
