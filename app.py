@@ -166,7 +166,8 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
         concurrency_id="preview", concurrency_limit=2, **private)
     controls["dissolve_image_url"].change(handlers.load_dissolve,
                                           [controls["dissolve_image_url"], token], None,
-                                          **private).then(**{**render, "js": "(...v) => studio.refresh(...v)"})
+                                          **private).then(
+        **{**render, "js": "(...v) => studio.refresh(...v)"})
     for effect in EFFECTS:  # a mark on the accordion of every enabled effect, however it was set
         controls[effect.enable.name].change(functools.partial(ui.accordion_label, effect),
                                             controls[effect.enable.name], accordions[effect.key],
@@ -211,9 +212,10 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                               concurrency_limit=1)
     for button in (stop, up_stop):
         # Queued (its own concurrency group, so it never waits for the work it cancels): a
-        # queue=False event cannot show gr.Info, and Cancel is information, not an error.
-        button.click(handlers.cancel, None, None, cancels=[processing, upscaling, up_running],
-                     **private)
+        # queue=False event cannot show gr.Info, and Cancel is information, not an error. The
+        # upscale after Process is stopped by its flag, not cancelled in the page, so the chain
+        # goes on and shows the effects result.
+        button.click(handlers.cancel, None, None, cancels=[processing, up_running], **private)
 
 
 # Bounded: beyond this many waiting events Gradio answers "queue is full" instead of growing memory.

@@ -17,8 +17,8 @@ Request body: ``{"token", "settings": {fal field: value}, "seed", "view": "previ
 "loupe", "at": [x, y]}`` (``at``: the loupe's centre as fractions of the image's width and height).
 Answers: ``image/jpeg`` (preview only: ``X-Histogram``, JSON of :func:`histogram`, and
 ``X-Full-Size``), 422 for invalid settings naming the field, 404 for an unknown token (the page
-asks for the image again). At most ``STUDIO_PREVIEW_CONCURRENCY`` (2) previews render at once; a loupe takes a full-resolution slot
-(:data:`studio.limits.FULL`), shared with Process and the APIs.
+asks for the image again). At most ``STUDIO_PREVIEW_CONCURRENCY`` (2) previews render at once; a
+loupe takes a full-resolution slot (:data:`studio.limits.FULL`), shared with Process and the APIs.
 """
 from __future__ import annotations
 

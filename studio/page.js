@@ -176,7 +176,8 @@ window.studio = (() => {
       await img.decode();
       if (old.startsWith("blob:")) URL.revokeObjectURL(old);
       frame.classList.add("has-image");
-      $("#loupe-status").textContent = "100% crop of the full-resolution result; click the preview to move it.";
+      $("#loupe-status").textContent =
+        "100% crop of the full-resolution result; click the preview to move it.";
     } catch (err) {
       $("#loupe-status").textContent = err.message;
     } finally {
@@ -231,7 +232,12 @@ window.studio = (() => {
     // A new second dissolve image: the settings are the same, the picture is not.
     refresh: (...values) => { secondImage += 1; render(values); return []; },
     release: (...values) => { render(values); if (loupeAt) loupe(); return []; },
-    processing: (...values) => { processingKey = keyOf(parse(values)); processedKey = null; markOutdated(); return []; },
+    processing: (...values) => {
+      processingKey = keyOf(parse(values));
+      processedKey = null;
+      markOutdated();
+      return [];
+    },
     processed: () => { processedKey = processingKey; markOutdated(); return []; },
     state: () => latest,
     // The preview on screen shows the newest settings (tests and the benchmark wait for this).
