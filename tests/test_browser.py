@@ -272,6 +272,8 @@ def test_process_names_the_download_and_marks_it_outdated_after_a_change(page, p
     expect(page.locator("#outdated")).to_contain_text("Outdated")
     page.locator("#contrast input[type=range]").fill("22")  # back to what was processed
     expect(page.locator("#outdated .studio-outdated-note")).to_be_hidden()
+    upload(page, COFFEE)  # another image, same settings
+    expect(page.locator("#outdated .studio-outdated-note")).to_be_visible()
 
 
 def test_loupe_shows_a_1_to_1_crop_of_the_full_resolution_result(page, photo_1mp):
