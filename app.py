@@ -177,9 +177,10 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
             controls[mode].change(functools.partial(ui.visibility_update, field), controls[mode],
                                   controls[field.name], queue=False, **private)
 
-    # Presets: set every control at once, then render ONE preview.
+    # Presets: set every control at once, then render ONE preview. (The picker's .input fires twice
+    # per pick in Gradio 6.31; .select fires once, for user picks only.)
     preset_targets = [*field_controls, seed]
-    preset_pick.input(functools.partial(handlers.load_named_preset, builtin=BUILTIN_PRESETS),
+    preset_pick.select(functools.partial(handlers.load_named_preset, builtin=BUILTIN_PRESETS),
                       preset_pick, preset_targets, **private).then(**render).then(**follow)
     gallery.select(pick_look, None, [*preset_targets, preset_pick], **private).then(**render).then(**follow)
     load_preset.upload(handlers.load_preset_file, load_preset, [*preset_targets, preset_pick],
