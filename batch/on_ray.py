@@ -26,8 +26,9 @@ from .work import Outcome, Settings, Worker
 INSTALL_HINT = "--ray needs Ray: pip install -r requirements-ray.txt"
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
 _OUTCOME_FIELDS = tuple(f.name for f in fields(Outcome))
-#: Files per Ray Data block: small blocks spread a short job over every actor.
-_FILES_PER_BLOCK = 4
+#: Most Ray Data blocks: one file per block up to this many spreads even a short job over every
+#: actor (a file takes far longer than a block's overhead); past it, blocks hold several files.
+_MAX_BLOCKS = 1000
 
 
 class RayUnavailable(RuntimeError):
@@ -78,7 +79,7 @@ def run(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
         gpus = int(resources.get("GPU", 0)) if settings.upscale else 0
         actors = gpus or max(1, int(resources.get("CPU", 1)))
         dataset = ray.data.from_items([asdict(job) for job in jobs],
-                                      override_num_blocks=max(1, -(-len(jobs) // _FILES_PER_BLOCK)))
+                                      override_num_blocks=min(len(jobs), _MAX_BLOCKS))
         results = dataset.map_batches(
             _Actor, fn_constructor_kwargs={"settings": settings}, batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=min(actors, len(jobs))),
