@@ -255,3 +255,12 @@ def test_runs_as_a_module(inputs, tmp_path):
     assert done.returncode == 1
     assert f"done {len(TOP_LEVEL)}, skipped 0, failed {len(TREE_FAILURES)}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_plain_effects_runs_never_import_the_upscaler_or_ray(tmp_path):
+    picture(5, 4, 0).save(tmp_path / "a.png")
+    script = ("import sys; from effects.__main__ import main; "
+              f"code = main([{str(tmp_path / 'a.png')!r}, '--out', {str(tmp_path / 'o')!r}]); "
+              "print(code, sorted(m for m in ('upscaler', 'onnxruntime', 'ray') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.stdout.strip() == "0 []", done.stderr
