@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from effects import keep_freed_buffers, validate
+from effects import validate
 from imaging import decode_image
 
 from .plan import Job, plan
@@ -96,7 +96,6 @@ def _in_process(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    keep_freed_buffers()  # one image after another: reuse the buffers
     start = time.perf_counter()
     try:
         settings = _settings(args)
@@ -123,12 +122,23 @@ def main(argv: list[str] | None = None) -> int:
             if outcome.note:
                 tqdm.write(f"note: {outcome.name}: {outcome.note}", file=sys.stderr)
             bar.update()
-    except (ValueError, RuntimeError) as err:  # the batch as a whole: no Ray, upscaler weights missing
+    except (ValueError, RuntimeError) as err:  # the batch as a whole: no Ray, Ray failed, no weights
         bar.close()
         print(f"error: {err}", file=sys.stderr)
+        _summary(counts, start, args.out)
         return 2
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted: finished outputs are complete; run again with --skip-existing to resume",
+              file=sys.stderr)
+        _summary(counts, start, args.out)
+        return 130
     bar.close()
+    _summary(counts, start, args.out)
+    return 1 if counts["failed"] else 0
+
+
+def _summary(counts: Counter, start: float, out: Path) -> None:
     elapsed = time.perf_counter() - start
     print(f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']} in {elapsed:.1f} s "
-          f"({counts['done'] / elapsed:.2f} files/s); outputs in {args.out}", file=sys.stderr)
-    return 1 if counts["failed"] else 0
+          f"({counts['done'] / elapsed:.2f} files/s); outputs in {out}", file=sys.stderr)

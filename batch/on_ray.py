@@ -35,6 +35,11 @@ class RayUnavailable(RuntimeError):
     """``--ray`` was asked for but Ray is not installed."""
 
 
+class RayFailed(RuntimeError):
+    """Ray itself failed (no cluster at ``RAY_ADDRESS``, a worker killed); outputs written so far
+    are complete, so ``--skip-existing`` resumes."""
+
+
 def runtime_env() -> dict:
     """Ray ``runtime_env`` shipping the project's packages to the workers (nodes need only the
     third-party requirements)."""
@@ -63,15 +68,16 @@ def run(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
     try:
         import ray
         import ray.data
+        import ray.exceptions
     except ImportError:
         raise RayUnavailable(INSTALL_HINT) from None
     if not jobs:
         return
     started = not ray.is_initialized()
-    if started:
-        ray.init(include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False,
-                 logging_level=logging.WARNING)
     try:
+        if started:
+            ray.init(include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False,
+                     logging_level=logging.WARNING)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the command line shows its own, and the summary
         logging.getLogger("ray.data").setLevel(logging.WARNING)
@@ -86,6 +92,10 @@ def run(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
             num_cpus=1, num_gpus=1 if gpus else 0)
         for row in results.iter_rows():
             yield Outcome(**{k: str(row[k]) for k in _OUTCOME_FIELDS})
+    except (ray.exceptions.RayError, ConnectionError) as err:
+        # The first line only: the rest is the remote traceback, which says nothing to a user.
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise RayFailed(f"Ray: {type(err).__name__}: {first}") from None
     finally:
-        if started:
+        if started and ray.is_initialized():
             ray.shutdown()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from effects import process, validate
+from effects import keep_freed_buffers, process, validate
 from imaging import decode_image, encode_png
 
 #: Field name of the second image in messages (the command line's option).
@@ -54,6 +54,7 @@ class Worker:
     """
 
     def __init__(self, settings: Settings):
+        keep_freed_buffers()  # one image after another in this process: reuse the buffers
         self.settings = settings
         self.request = validate(settings.params)
         self.dissolve: Image.Image | None = None
