@@ -77,10 +77,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         import upscaler  # only with --upscale: plain effects runs never load onnxruntime
 
         try:
-            upscaler.check_options(upscaling_factor=4, overlapping_tiles=args.overlapping_tiles,
-                                   checkpoint=args.upscale, seed=request.get("seed"))
-        except upscaler.OptionError as err:
-            raise ValueError(f"--upscale: {err.detail}") from None
+            upscaler.validate({"checkpoint": args.upscale, "overlapping_tiles": args.overlapping_tiles,
+                               "seed": request.get("seed")})
+        except upscaler.ValidationError as err:
+            raise ValueError(f"--upscale: {err}") from None
     elif args.overlapping_tiles:
         raise ValueError("--overlapping-tiles only applies with --upscale")
     return Settings(params, second, args.upscale, args.overlapping_tiles)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from common.env import ConfigError
 from effects import keep_freed_buffers, process, validate
 from imaging import decode_image, encode_png
 
@@ -59,11 +60,14 @@ class Worker:
         self.request = validate(settings.params)
         self.dissolve: Image.Image | None = None
         self.error = ""
+        # Fields whose errors are about the file itself: its name already starts the message.
+        self._file_fields = {DISSOLVE_FIELD}
         if settings.dissolve_image is not None:
             self.dissolve, _ = decode_image(settings.dissolve_image, field=DISSOLVE_FIELD)
         if settings.upscale:
             import upscaler  # only here: `effects` alone must not need the upscaler
 
+            self._file_fields.add(upscaler.schema.IMAGE_URL.name)  # the upscaler's name for the image
             try:
                 upscaler.preload(settings.upscale)
             except (RuntimeError, ValueError, OSError) as err:  # weights unavailable or corrupt
@@ -82,7 +86,11 @@ class Worker:
         except OSError as err:  # reading or writing a file
             return Outcome(name, "failed", f"{err.strerror or err}{f' ({err.filename})' if err.filename else ''}")
         except ValueError as err:  # refused image (imaging.InputError), request or upscaler limit
-            return Outcome(name, "failed", str(err).removeprefix(f"{name}: "))
+            field = getattr(err, "field", None)
+            prefix = f"{field}: " if field == name or field in self._file_fields else ""
+            return Outcome(name, "failed", str(err).removeprefix(prefix))
+        except ConfigError as err:  # e.g. a bad AURASR_* variable: the batch's setup, said as it is
+            return Outcome(name, "failed", f"configuration: {err}")
         except Exception as err:  # a bug must not stop the other files; say what it was
             return Outcome(name, "failed", f"internal error: {type(err).__name__}: {err}")
         notes = [note] if note else []

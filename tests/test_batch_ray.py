@@ -73,6 +73,6 @@ def test_upscale_on_ray_equals_in_process(local_ray, tmp_path, capsys):
     assert main([*options, "--out", str(here)]) == 1
     assert main([*options, "--out", str(there), "--ray"]) == 1
     err = capsys.readouterr().err
-    assert err.count(f"failed: {tmp_path / 'big.png'}: image of 30x30 = 900 pixels is larger than") == 2
+    assert err.count(f"failed: {tmp_path / 'big.png'}: the image of 30x30 = 900 pixels is larger than") == 2
     assert set(files(there)) == {"a.png", "b.png", "c.png"}
     assert files(there) == files(here)

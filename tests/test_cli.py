@@ -164,7 +164,7 @@ def test_bad_options_are_reported_before_any_work(tmp_path, capsys):
         (["--set", "enable_dissolve=true"], "--dissolve-image"),
         (["--set", "enable_dissolve=true", "--dissolve-image", str(bad)],
          "--dissolve-image: the data is not an image in a supported format"),
-        (["--upscale", "v3"], "--upscale: must be one of v1, v2; got 'v3'"),
+        (["--upscale", "v3"], "--upscale: checkpoint: 'v3' is not one of 'v1', 'v2'"),
         (["--overlapping-tiles"], "--overlapping-tiles only applies with --upscale"),
     ]
     for options, message in cases:
@@ -234,7 +234,7 @@ def test_upscale_limit_is_a_per_file_error(tmp_path, tiny_upscaler, monkeypatch,
     monkeypatch.setenv("AURASR_MAX_INPUT_PIXELS", "100")
     assert main([str(tmp_path), "--out", str(tmp_path / "out"), "--upscale", "v1"]) == 1
     err = capsys.readouterr().err
-    assert (f"failed: {tmp_path / 'big.png'}: image of 20x20 = 400 pixels is larger than the 100-pixel "
+    assert (f"failed: {tmp_path / 'big.png'}: the image of 20x20 = 400 pixels is larger than the 100-pixel "
             "limit of this machine (set AURASR_MAX_INPUT_PIXELS to change it)") in err
     assert Image.open(tmp_path / "out" / "small.png").size == (40, 24)
 
@@ -264,3 +264,24 @@ def test_plain_effects_runs_never_import_the_upscaler_or_ray(tmp_path):
               "print(code, sorted(m for m in ('upscaler', 'onnxruntime', 'ray') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False)
     assert done.stdout.strip() == "0 []", done.stderr
+
+
+def test_ctrl_c_ends_with_the_summary_and_a_resume_hint(inputs, tmp_path, monkeypatch, capsys):
+    real = batch.work.Worker.__call__
+    calls = []
+
+    def interrupted_at_the_third(self, *job):
+        calls.append(job)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *job)
+
+    monkeypatch.setattr(batch.work.Worker, "__call__", interrupted_at_the_third)
+    assert main([str(inputs), "--out", str(tmp_path / "out"), "--set", "seed=1"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: finished outputs are complete; run again with --skip-existing to resume" in err
+    assert "done 2, skipped 0, failed 0" in err  # the two files before the interruption
+    assert "Traceback" not in err and not list((tmp_path / "out").glob(".*.partial"))
+    monkeypatch.setattr(batch.work.Worker, "__call__", real)
+    assert main([str(inputs), "--out", str(tmp_path / "out"), "--skip-existing"]) == 1
+    assert f"done {len(TOP_LEVEL) - 2}, skipped 2, failed {len(TREE_FAILURES)}" in capsys.readouterr().err
