@@ -52,6 +52,16 @@ def runtime_env() -> dict:
     return {"py_modules": [batch, common, effects, imaging, upscaler]}
 
 
+def pool(resources: dict[str, float], settings: Settings) -> tuple[int, int]:
+    """(actors, GPUs per actor) for a cluster with ``resources`` (``ray.cluster_resources()``): with
+    upscaling and GPUs, one actor per GPU holding it; otherwise one actor per CPU, no GPU (the
+    effects run on the CPU)."""
+    gpus = int(resources.get("GPU", 0)) if settings.upscale else 0
+    if gpus:
+        return gpus, 1
+    return max(1, int(resources.get("CPU", 1))), 0
+
+
 class _Actor:
     """Ray Data callable class: rows of jobs in, rows of outcomes out."""
 
@@ -81,15 +91,12 @@ def run(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the command line shows its own, and the summary
         logging.getLogger("ray.data").setLevel(logging.WARNING)
-        resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0)) if settings.upscale else 0
-        actors = gpus or max(1, int(resources.get("CPU", 1)))
+        actors, gpus = pool(ray.cluster_resources(), settings)
         dataset = ray.data.from_items([asdict(job) for job in jobs],
                                       override_num_blocks=min(len(jobs), _MAX_BLOCKS))
         results = dataset.map_batches(
             _Actor, fn_constructor_kwargs={"settings": settings}, batch_size=1, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=min(actors, len(jobs))),
-            num_cpus=1, num_gpus=1 if gpus else 0)
+            compute=ray.data.ActorPoolStrategy(size=min(actors, len(jobs))), num_cpus=1, num_gpus=gpus)
         for row in results.iter_rows():
             yield Outcome(**{k: str(row[k]) for k in _OUTCOME_FIELDS})
     except (ray.exceptions.RayError, ConnectionError) as err:

@@ -1,14 +1,16 @@
 """python -m effects --ray on a local Ray: the same outputs, failures, skips and upscaling as the
 in-process run, byte for byte (with a seed; see batch.work). One small Ray session for the module:
-2 CPUs, a 100 MB object store, no dashboard; the tiny AuraSR checkpoint comes from an offline HF
-cache that the Ray workers inherit through the environment."""
+2 CPUs, one declared GPU (no real one: AURASR_DEVICE=cpu, so --upscale takes the GPU-actor path and
+still computes on the CPU), a 100 MB object store, no dashboard; the tiny AuraSR checkpoint comes
+from an offline HF cache that the Ray workers inherit through the environment."""
 import pytest
 from batch_inputs import TREE_FAILURES, TREE_OUTPUTS, picture, tiny_hub, tree
 
 ray = pytest.importorskip("ray")
 
 import upscaler  # noqa: E402
-from batch.on_ray import runtime_env  # noqa: E402
+from batch import Settings  # noqa: E402
+from batch.on_ray import pool, runtime_env  # noqa: E402
 from effects.__main__ import main  # noqa: E402
 
 GRAIN = ["--set", "enable_grain=true", "--set", "grain_intensity=0.8", "--set", "seed=11",
@@ -30,7 +32,7 @@ def local_ray(tmp_path_factory):
             patch.delenv(name, raising=False)
         patch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
         patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-        ray.init(num_cpus=2, object_store_memory=100 * 2**20, include_dashboard=False,
+        ray.init(num_cpus=2, num_gpus=1, object_store_memory=100 * 2**20, include_dashboard=False,
                  runtime_env={**runtime_env(), "env_vars": env}, log_to_driver=False)
         try:
             yield
@@ -76,3 +78,11 @@ def test_upscale_on_ray_equals_in_process(local_ray, tmp_path, capsys):
     assert err.count(f"failed: {tmp_path / 'big.png'}: the image of 30x30 = 900 pixels is larger than") == 2
     assert set(files(there)) == {"a.png", "b.png", "c.png"}
     assert files(there) == files(here)
+
+
+def test_pool_has_one_actor_per_gpu_when_upscaling_else_one_per_cpu():
+    upscale, effects_only = Settings(upscale="v1"), Settings()
+    assert pool({"CPU": 32.0, "GPU": 4.0}, upscale) == (4, 1)
+    assert pool({"CPU": 32.0, "GPU": 4.0}, effects_only) == (32, 0)
+    assert pool({"CPU": 8.0}, upscale) == (8, 0)
+    assert pool({}, effects_only) == (1, 0)

@@ -86,6 +86,16 @@ def test_same_name_from_two_places_fails_without_overwriting(tmp_path, capsys):
     assert "done 0, skipped 0, failed 2" in err  # one/x.png named twice counts once
 
 
+def test_an_output_never_replaces_its_input(tmp_path, capsys):
+    picture(5, 4, 0).save(tmp_path / "x.png")
+    picture(5, 4, 1).save(tmp_path / "y.jpg")
+    before = (tmp_path / "x.png").read_bytes()
+    assert main([str(tmp_path), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"failed: {tmp_path / 'x.png'}: the output would replace this input; choose another --out" in err
+    assert (tmp_path / "x.png").read_bytes() == before and (tmp_path / "y.png").exists()
+
+
 def test_named_files_and_missing_inputs(tmp_path, capsys):
     good = tmp_path / "a.png"
     picture(5, 4, 0).save(good)
