@@ -2,8 +2,8 @@
 
 Each actor builds one :class:`~batch.work.Worker` (so it validates the request once and, with
 ``--upscale``, loads the model once) and processes one file per call, exactly as the in-process run
-does. With ``--upscale`` on a cluster that has GPUs, each actor takes one GPU (the pool has one actor
-per GPU and onnxruntime picks CUDA there); otherwise one CPU per actor, one actor per CPU.
+does. The pool's size and resources come from :func:`pool`: one actor per CPU for effects, one per
+GPU (onnxruntime picks CUDA there) for ``--upscale`` on a cluster with GPUs, one per node otherwise.
 
 Ray connects to ``RAY_ADDRESS`` when it is set (``ray.init`` reads it) and otherwise starts a local
 Ray for the run and stops it afterwards. When Ray is already initialised (tests, notebooks) it is
@@ -52,14 +52,18 @@ def runtime_env() -> dict:
     return {"py_modules": [batch, common, effects, imaging, upscaler]}
 
 
-def pool(resources: dict[str, float], settings: Settings) -> tuple[int, int]:
-    """(actors, GPUs per actor) for a cluster with ``resources`` (``ray.cluster_resources()``): with
-    upscaling and GPUs, one actor per GPU holding it; otherwise one actor per CPU, no GPU (the
-    effects run on the CPU)."""
-    gpus = int(resources.get("GPU", 0)) if settings.upscale else 0
-    if gpus:
-        return gpus, 1
-    return max(1, int(resources.get("CPU", 1))), 0
+def pool(node_resources: list[dict[str, float]], settings: Settings) -> tuple[int, float, int]:
+    """(actors, CPUs per actor, GPUs per actor) for a cluster whose alive nodes have
+    ``node_resources``. Effects only: one actor per CPU. Upscaling with GPUs: one actor per GPU,
+    holding it. Upscaling on CPUs only: one actor per node taking all of the smallest node's CPUs,
+    since onnxruntime uses every core and each actor holds the whole model (~3.3 GB)."""
+    cpus = [n.get("CPU", 0) for n in node_resources if n.get("CPU", 0) >= 1] or [1]
+    gpus = int(sum(n.get("GPU", 0) for n in node_resources))
+    if settings.upscale and gpus:
+        return gpus, 1, 1
+    if settings.upscale:
+        return len(cpus), min(cpus), 0
+    return max(1, int(sum(cpus))), 1, 0
 
 
 class _Actor:
@@ -91,12 +95,13 @@ def run(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the command line shows its own, and the summary
         logging.getLogger("ray.data").setLevel(logging.WARNING)
-        actors, gpus = pool(ray.cluster_resources(), settings)
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        actors, cpus, gpus = pool(nodes, settings)
         dataset = ray.data.from_items([asdict(job) for job in jobs],
                                       override_num_blocks=min(len(jobs), _MAX_BLOCKS))
         results = dataset.map_batches(
             _Actor, fn_constructor_kwargs={"settings": settings}, batch_size=1, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=min(actors, len(jobs))), num_cpus=1, num_gpus=gpus)
+            compute=ray.data.ActorPoolStrategy(size=min(actors, len(jobs))), num_cpus=cpus, num_gpus=gpus)
         for row in results.iter_rows():
             yield Outcome(**{k: str(row[k]) for k in _OUTCOME_FIELDS})
     except (ray.exceptions.RayError, ConnectionError) as err:

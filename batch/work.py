@@ -94,13 +94,13 @@ class Worker:
         except Exception as err:  # a bug must not stop the other files; say what it was
             return Outcome(name, "failed", f"internal error: {type(err).__name__}: {err}")
         notes = [note] if note else []
-        notes += sorted({f"ignored damaged data ({w.message})" for w in caught})
+        notes += sorted({f"decoder warning, the image was still read: {w.message}" for w in caught})
         return Outcome(name, "done", note="; ".join(notes))
 
     def _render(self, source: Path, target: Path, name: str) -> str:
         # The caps of the app apply to local files too (STUDIO_MAX_PIXELS, 50 MP by default): a
         # downloaded folder can hold a decompression bomb as easily as an upload.
-        image, warnings = decode_image(source.read_bytes(), field=name)
+        image, notes = decode_image(source.read_bytes(), field=name)
         result = process(image, self.request, dissolve_image=self.dissolve)
         if self.settings.upscale:
             import upscaler
@@ -108,7 +108,7 @@ class Worker:
             result, _ = upscaler.upscale(result, checkpoint=self.settings.upscale, seed=self.request.get("seed"),
                                          overlapping_tiles=self.settings.overlapping_tiles)
         write_atomic(target, encode_png(result))
-        return "; ".join(w.removeprefix(f"{name}: ") for w in warnings)
+        return "; ".join(note.removeprefix(f"{name}: ") for note in notes)
 
 
 def write_atomic(target: Path, data: bytes) -> None:

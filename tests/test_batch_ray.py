@@ -80,9 +80,12 @@ def test_upscale_on_ray_equals_in_process(local_ray, tmp_path, capsys):
     assert files(there) == files(here)
 
 
-def test_pool_has_one_actor_per_gpu_when_upscaling_else_one_per_cpu():
+def test_pool_sizes_from_the_nodes():
     upscale, effects_only = Settings(upscale="v1"), Settings()
-    assert pool({"CPU": 32.0, "GPU": 4.0}, upscale) == (4, 1)
-    assert pool({"CPU": 32.0, "GPU": 4.0}, effects_only) == (32, 0)
-    assert pool({"CPU": 8.0}, upscale) == (8, 0)
-    assert pool({}, effects_only) == (1, 0)
+    gpu_nodes = [{"CPU": 16.0, "GPU": 2.0}, {"CPU": 16.0, "GPU": 2.0}]
+    cpu_nodes = [{"CPU": 8.0}, {"CPU": 4.0}, {"CPU": 0.0}]  # the last: a head node taking no work
+    assert pool(gpu_nodes, upscale) == (4, 1, 1)  # one actor per GPU
+    assert pool(gpu_nodes, effects_only) == (32, 1, 0)  # effects run on CPUs: one actor per CPU
+    assert pool(cpu_nodes, upscale) == (2, 4.0, 0)  # one model per node, all its cores
+    assert pool(cpu_nodes, effects_only) == (12, 1, 0)
+    assert pool([], effects_only) == (1, 1, 0)
