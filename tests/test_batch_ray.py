@@ -3,6 +3,8 @@ in-process run, byte for byte (with a seed; see batch.work). One small Ray sessi
 2 CPUs, one declared GPU (no real one: AURASR_DEVICE=cpu, so --upscale takes the GPU-actor path and
 still computes on the CPU), a 100 MB object store, no dashboard; the tiny AuraSR checkpoint comes
 from an offline HF cache that the Ray workers inherit through the environment."""
+from pathlib import Path
+
 import pytest
 from batch_inputs import TREE_FAILURES, TREE_OUTPUTS, picture, tiny_hub, tree
 
@@ -71,7 +73,8 @@ def test_upscale_on_ray_equals_in_process(local_ray, tmp_path, capsys):
         picture(9, 6, seed).save(tmp_path / name)
     picture(30, 30, 3).save(tmp_path / "big.png")
     here, there = tmp_path / "here", tmp_path / "there"
-    options = [str(tmp_path), "--upscale", "v1", *GRAIN]  # the 400-pixel limit of local_ray applies
+    preset = Path(__file__).resolve().parent.parent / "presets" / "noir.json"
+    options = [str(tmp_path), "--upscale", "v1", "--preset", str(preset), *GRAIN]  # local_ray's 400-pixel limit
     assert main([*options, "--out", str(here)]) == 1
     assert main([*options, "--out", str(there), "--ray"]) == 1
     err = capsys.readouterr().err
