@@ -2,7 +2,6 @@
 skipped, per-file failures without tracebacks, --skip-existing and atomic writes, --set/--preset,
 --upscale with the tiny AuraSR checkpoint from an offline HF cache, option errors."""
 import json
-import os
 import subprocess
 import sys
 import warnings
