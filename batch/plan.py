@@ -33,8 +33,8 @@ _HEAD = 16  # bytes read to recognise an image by its magic number
 
 @dataclass(frozen=True)
 class Job:
-    """One file to process: ``source`` path, ``target`` output path, ``name`` for messages (the path as
-    the user reached it). Plain strings, so a job travels to Ray workers as a row."""
+    """One file to process: ``source`` and ``target`` (output) as absolute paths, ``name`` for messages
+    (the path as the user reached it). Plain strings, so a job travels to Ray workers as a row."""
 
     source: str
     target: str
@@ -98,7 +98,8 @@ def plan(inputs: list[Path], out: Path, *, recursive: bool = False) -> tuple[lis
         elif (out / target).resolve() == source.resolve():
             refused.append((str(source), "the output would replace this input; choose another --out"))
         else:
-            jobs.append(Job(str(source), str(out / target), str(source)))
+            # Absolute paths: Ray workers do not run in this process's working directory.
+            jobs.append(Job(str(source.absolute()), str((out / target).absolute()), str(source)))
     return jobs, refused
 
 

@@ -48,9 +48,10 @@ def files(out):
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
-def test_folder_on_ray_equals_in_process(local_ray, tmp_path, capsys):
-    inputs = tree(tmp_path / "in")
-    here, there = tmp_path / "here", tmp_path / "there"
+def test_folder_on_ray_equals_in_process(local_ray, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths: the Ray workers run elsewhere
+    inputs = tree(Path("in"))
+    here, there = Path("here"), Path("there")
     assert main([str(inputs), "--out", str(here), "--recursive", *GRAIN]) == 1
     capsys.readouterr()
     (there / "a.png").parent.mkdir(parents=True)
