@@ -6,7 +6,8 @@
 Every image of the INPUT files and folders gets the preset (a fal request body) plus the ``--set``
 overrides, then optionally AuraSR 4x, and is written as PNG under DIR (see :mod:`batch.plan` for
 the naming rules). A file that fails is named with its reason and the others go on. Exit status: 0
-all done, 1 some file failed, 2 bad options (preset, override, second image, upscaler, Ray missing).
+all done, 1 some file failed, 2 bad options (preset, override, second image, upscaler options) or a
+batch that could not run (Ray missing or failing, upscaler weights missing), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = Counter(done=0, skipped=len(jobs) - len(todo), failed=len(refused))
     for name, reason in refused:
         print(f"failed: {name}: {reason}", file=sys.stderr)
+    if not jobs and not refused:
+        print("nothing to do: no images in the inputs (folders need --recursive for their subfolders)",
+              file=sys.stderr)
 
     if args.ray:
         from . import on_ray

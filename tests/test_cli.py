@@ -85,6 +85,14 @@ def test_same_name_from_two_places_fails_without_overwriting(tmp_path, capsys):
     assert "done 0, skipped 0, failed 2" in err  # one/x.png named twice counts once
 
 
+def test_a_folder_without_images_says_so(tmp_path, capsys):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    picture(4, 4, 0).save(tmp_path / "in" / "sub" / "a.png")
+    assert main([str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to do: no images in the inputs" in err and "done 0, skipped 0, failed 0" in err
+
+
 def test_an_output_never_replaces_its_input(tmp_path, capsys):
     picture(5, 4, 0).save(tmp_path / "x.png")
     picture(5, 4, 1).save(tmp_path / "y.jpg")
