@@ -167,12 +167,13 @@ def test_webhook_arrives_signed_with_the_key_of_the_servers_jwks(server, fal_js)
     public.verify(bytes.fromhex(headers["x-fal-webhook-signature"]), message.encode())  # raises if bad
 
 
-def uploads(server: FalServer) -> int:
-    """How many uploads (initiated by a client, not results) the server's storage holds."""
+def uploads(server: FalServer) -> list[str]:
+    """The names of the files clients uploaded (not results) that the server's storage holds."""
     conn = sqlite3.connect(server.folder / "data" / "studio.sqlite3")
     try:
-        return conn.execute("SELECT COUNT(*) FROM storage_files WHERE upload_token IS NOT NULL "
-                            "AND size IS NOT NULL").fetchone()[0]
+        return [row[0] for row in conn.execute(
+            "SELECT file_name FROM storage_files WHERE upload_token IS NOT NULL AND size IS NOT NULL "
+            "ORDER BY created_at")]
     finally:
         conn.close()
 
@@ -186,10 +187,10 @@ def test_storage_upload_stores_the_bytes_at_a_file_url(server, fal_js):
     assert response.status_code == 200 and response.content == buffer.getvalue()
 
 
-def test_a_blob_input_is_uploaded_and_used_by_the_run(server, fal_js):
+def test_a_file_input_is_uploaded_and_used_by_the_run(server, fal_js):
     before = uploads(server)
     out = js(server, fal_js, "autoUpload", image=gradient(48))["ok"]
-    assert uploads(server) == before + 1
+    assert uploads(server) == [*before, "photo.png"]  # File.name travels with the upload
     record = out["data"]["images"][0]
     assert (record["width"], record["height"]) == (48, 48)
     np.testing.assert_array_equal(fetched(server, record["url"]), expected(GRAIN, gradient(48)))

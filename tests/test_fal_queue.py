@@ -25,7 +25,7 @@ from fal_server import FalServer, data_uri, gradient
 from studio import api
 from studio.fal import auth, db, storage
 from studio.fal.routes import routes as queue_routes  # (studio.fal.routes is also a function)
-from studio.fal.queue import Queue
+from studio.fal.queue import MAX_ATTEMPTS, Queue
 from studio.fal.store import SQLiteJobStore
 
 PP = "/fal/queue/fal-ai/post-processing"
@@ -265,3 +265,26 @@ def test_keys_guard_fal_and_api_routes_but_not_preflights_or_files(idle, monkeyp
     url = storage.save_file("http://testserver", b"\x89PNG\r\n\x1a\nfake", "image/png", "r.png")
     assert client.get(url).status_code == 200  # a capability URL: no key
     assert httpx.URL(url).path.startswith(storage.FILES_PREFIX)
+
+
+def test_recovery_requeues_interrupted_jobs_and_fails_one_interrupted_too_often(idle):
+    """Each claim + recover is one server death mid-job. The inline (/api) job of the dead server is
+    dropped (nobody waits for it); the durable one is queued again, and after MAX_ATTEMPTS deaths it
+    is failed with a 500 instead of taking the server down once more."""
+    client, queue = idle
+    store = queue.store
+    rid = client.post(PP, json={"image_url": data_uri(gradient())}).json()["request_id"]
+    inline = store.submit("fal-ai/post-processing", None, base_url="", webhook=None,
+                          owner="an earlier process", max_waiting=10)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert store.claim("fal-ai/post-processing", queue.owner).attempts == attempt
+        assert store.get(rid).state == "running"
+        assert store.recover() == 1
+        assert store.get(rid).state == "queued"
+    assert store.get(inline.id) is None
+    queue._run(store.claim("fal-ai/post-processing", queue.owner))
+    status = client.get(f"{PP}/requests/{rid}/status").json()
+    assert (status["status"], status["error"], status["error_type"]) == \
+        ("COMPLETED", "Invalid status code: 500", "server_error")
+    result = client.get(f"{PP}/requests/{rid}")
+    assert result.status_code == 500 and f"interrupted {MAX_ATTEMPTS} times" in result.json()["detail"]

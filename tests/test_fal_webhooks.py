@@ -208,8 +208,12 @@ def test_a_webhook_whose_receiver_is_down_arrives_after_a_sigkill_and_restart(tm
                                       "STUDIO_WEBHOOK_RETRY_BASE": "1"}).start()
     try:
         with server.http() as client:
+            refused = client.post("/fal/queue/fal-ai/post-processing?fal_webhook=ftp://h/x",
+                                  json={"image_url": data_uri(gradient())})
             rid = client.post(f"/fal/queue/fal-ai/post-processing?fal_webhook={hook}",
                               json={"image_url": data_uri(gradient())}).json()["request_id"]
+        assert refused.status_code == 422  # refused at submit, not dropped at delivery
+        assert "fal_webhook" in json.dumps(refused.json())
         deadline = time.monotonic() + 60
         while "will retry" not in server.log() and time.monotonic() < deadline:
             time.sleep(0.2)

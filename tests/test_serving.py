@@ -408,6 +408,19 @@ def test_one_access_log_line_per_api_request_without_keys_or_queries(server, cap
     assert "sekrit" not in caplog.text
 
 
+def test_refused_keys_are_access_logged_without_the_key(server, monkeypatch, caplog):
+    monkeypatch.setenv("STUDIO_API_KEYS", "right-key-1234")
+    with caplog.at_level(logging.INFO, logger="studio.access"):
+        r = httpx.post(f"{server}/api/post-processing", json={"image_url": data_uri(SMALL)},
+                       headers={"authorization": "Key wrong-key-5678"}, timeout=30)
+        deadline = time.monotonic() + 5
+        while "status=401" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert r.status_code == 401
+    assert "access method=POST route=/api/post-processing status=401" in caplog.text
+    assert "key-1234" not in caplog.text and "key-5678" not in caplog.text
+
+
 def test_access_log_hides_path_parameters():
     scope = {"path": "/fal/files/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/photo.png",
              "path_params": {"token": "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "name": "photo.png"}}
@@ -464,7 +477,7 @@ def test_page_seeds_out_of_range_name_the_field(client, tmp_path):
 
 
 def test_aura_sr_schema_follows_the_seed_document():
-    doc = (ROOT.parent / "shared" / "seeds" / "fal-aura-sr-api.txt").read_text(encoding="utf-8")
+    doc = (ROOT / "tests" / "data" / "fal-aura-sr-api.txt").read_text(encoding="utf-8")
     lines = doc[doc.index("\nInput\n#\n"):doc.index("\nOutput\n#\n")].split("\n")
     fal_fields = [f for f in upscaler.FIELDS if f is not upscaler.SEED]
     at = [next(i for i, line in enumerate(lines) if line.startswith(f.name)) for f in fal_fields]

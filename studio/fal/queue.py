@@ -30,6 +30,8 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import os
+import sys
 import threading
 import time
 import uuid
@@ -42,7 +44,7 @@ from imaging import CONTENT_TYPE, encode_png
 
 from .. import limits, results, work
 from . import storage, webhooks
-from .store import DONE, Job, JobStore, QueueFull
+from .store import DONE, Job, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ GATES = {work.POST_PROCESSING: limits.FULL, work.AURA_SR: limits.UPSCALE}
 MAX_ATTEMPTS = 3
 DEFAULT_QUEUE_MAX = 1000
 DEFAULT_FETCH_WORKERS = 8
+#: Queue workers yield the CPU to the page: a preview is interactive, a queued job is not.
+WORKER_NICENESS = 10
 #: fal's ``error_type`` of a failed job, by status (others: "client_error" / "server_error").
 ERROR_TYPES = {400: "request_cancelled", 422: "validation_error"}
 #: The status and body of a job cancelled before it started.
@@ -88,7 +92,7 @@ class Queue:
         if self._started:
             return
         self._started = True
-        requeued = self.store.recover(self.owner)
+        requeued = self.store.recover()
         if requeued:
             logger.warning("%d job(s) interrupted by the last shutdown will run again", requeued)
         self.expire()
@@ -193,6 +197,9 @@ class Queue:
             self._work.notify_all()
 
     def _worker(self, app_id: str) -> None:
+        if sys.platform == "linux":  # there a thread has its own nice value (and passes it on)
+            me = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, me, max(WORKER_NICENESS, os.getpriority(os.PRIO_PROCESS, me)))
         while True:
             with self._work:
                 job = self.store.claim(app_id, self.owner)

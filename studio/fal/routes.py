@@ -1,4 +1,4 @@
-"""fal's run and queue routes, as the real fal clients call them (../shared/spec/fal-protocol.md §5).
+"""fal's run and queue routes, as the real fal clients call them (README, "Use your fal code with this server").
 
 ``{owner}/{alias}`` is one of :data:`studio.work.APPS`; anything else is a 404 naming the two.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -80,14 +81,17 @@ def queue_full(exc: QueueFull) -> JSONResponse:
 
 async def _run(queue: Queue, req: Request, app_id: str) -> Response:
     body = await limits.read_json(req)
-    job = await queue.wait(queue.submit(app_id, body, base_url=public_base(req)).id)
-    return _result_response(job)
+    job = await run_in_threadpool(queue.submit, app_id, body, base_url=public_base(req))
+    return _result_response(await queue.wait(job.id))
 
 
 async def _submit(queue: Queue, req: Request, app_id: str) -> Response:
+    webhook = webhooks.check_url(req.query_params.get("fal_webhook"))
     body = await limits.read_json(req)
-    job = queue.submit(app_id, body, base_url=public_base(req),
-                       webhook=webhooks.check_url(req.query_params.get("fal_webhook")))
+    # Off the event loop: storing a large input (serialise, write, sync) would stall every other
+    # request of the server, the page's previews included, during a burst.
+    job = await run_in_threadpool(queue.submit, app_id, body, base_url=public_base(req),
+                                  webhook=webhook)
     return JSONResponse({"request_id": job.id, "gateway_request_id": job.id,
                          **_urls(req, job), "queue_position": queue.store.position(job)},
                         headers={"x-fal-request-id": job.id})

@@ -10,7 +10,7 @@ A job's life: ``submit`` → ``queued`` → ``claim`` → ``running`` → ``fini
 *durable* when its input was stored (the fal queue and ``/fal/run``): it survives a restart, and
 ``recover`` puts the ones that were running back in the queue. A job without a stored input
 (``/api/*``: its caller waits on the open connection and gets the result from memory) belongs to the
-server that accepted it (``owner``) and is dropped by ``recover``, since nobody is waiting any more.
+server that accepted it (``owner``) and is dropped by ``recover``, since nobody waits for it any more.
 """
 from __future__ import annotations
 
@@ -94,9 +94,10 @@ class JobStore(Protocol):
                error_type: str | None, inference_time: float | None) -> bool:
         """Record the outcome and mark the job done; False (nothing changed) if it already was."""
 
-    def recover(self, owner: str) -> int:
-        """At start-up: requeue durable jobs that were running, drop unfinished non-durable jobs of
-        ``owner``; return how many were requeued."""
+    def recover(self) -> int:
+        """At start-up of the (only) server on this store: requeue durable jobs that were running,
+        drop unfinished non-durable ones (their callers' connections died with the server); return
+        how many were requeued. A store shared by several servers needs leases instead."""
 
     def expire(self, finished_before: float) -> list[str]:
         """Delete jobs finished before that time (with their logs and inputs); return their ids."""
@@ -232,10 +233,10 @@ class SQLiteJobStore:
             self._input(job_id).unlink(missing_ok=True)  # only needed to run it (again)
         return bool(changed)
 
-    def recover(self, owner: str) -> int:
+    def recover(self) -> int:
         with self._lock, self._conn:
             dropped = [r[0] for r in self._conn.execute(
-                "SELECT id FROM fal_jobs WHERE NOT durable AND owner = ? AND state != ?", (owner, DONE))]
+                "SELECT id FROM fal_jobs WHERE NOT durable AND state != ?", (DONE,))]
             self._conn.executemany("DELETE FROM fal_jobs WHERE id = ?", [(i,) for i in dropped])
             self._conn.executemany("DELETE FROM fal_logs WHERE job_id = ?", [(i,) for i in dropped])
             return self._conn.execute("UPDATE fal_jobs SET state = ?, started = NULL WHERE state = ? "

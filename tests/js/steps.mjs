@@ -75,7 +75,9 @@ const steps = {
     return submitted;
   },
   upload: async () => fal.storage.upload(blob()),
-  autoUpload: () => fal.run(PP, { input: { ...grain, image_url: blob() } }),
+  autoUpload: () => fal.run(PP, {
+    input: { ...grain, image_url: new File([png], "photo.png", { type: "image/png" }) },
+  }),
   invalidRun: () => fal.run(PP, { input: invalid }),
   invalidSubscribe: () => subscribe(PP, invalid),
   auraSr: () => subscribe("fal-ai/aura-sr", { image_url: dataUri, upscaling_factor: 4 }),
