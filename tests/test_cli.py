@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from batch_inputs import TOP_LEVEL, TREE_FAILURES, TREE_OUTPUTS, picture, tiny_hub, tree
 from hf_cache import use_hf_cache
-from PIL import Image
+from PIL import Image, ImageCms
 
 import batch.work
 import upscaler
@@ -121,6 +121,18 @@ def test_damaged_exif_is_processed_with_a_note(inputs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert (tmp_path / "o" / "badexif.png").exists() and "done 1, skipped 0, failed 0" in err
     assert "note: " in err and "decoder warning, the image was still read: Truncated File Read" in err and "Traceback" not in err
+
+
+def test_outputs_keep_the_profile_and_exif_upright(tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "TestCam", 6  # Make, orientation: rotate 90° clockwise to view
+    picture(8, 6, 0).save(tmp_path / "cam.jpg", quality=95, icc_profile=icc, exif=exif.tobytes())
+    assert main([str(tmp_path / "cam.jpg"), "--out", str(tmp_path / "o"), "--set", "enable_solarize=true"]) == 0
+    with Image.open(tmp_path / "o" / "cam.png") as out:
+        assert out.size == (6, 8)  # upright
+        assert out.info["icc_profile"] == icc
+        assert out.getexif()[0x010F] == "TestCam" and out.getexif().get(0x0112, 1) == 1
 
 
 def test_skip_existing_resumes_without_rewriting(inputs, tmp_path, capsys):
