@@ -32,19 +32,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m effects",
                                      description="Apply a post-processing preset to image files and folders.")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    parser.add_argument("--preset", type=Path, help="JSON request body (fal field names)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument("--preset", type=Path, metavar="FILE", help="JSON request body (fal field names)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override one field; repeatable, e.g. --set grain_intensity=0.6")
     parser.add_argument("--recursive", action="store_true", help="also the subfolders of folder inputs")
     parser.add_argument("--skip-existing", action="store_true",
                         help="leave outputs that already exist as they are (resume a job)")
-    parser.add_argument("--upscale", metavar="CHECKPOINT", help="AuraSR 4x after the effects: v1 or v2")
+    parser.add_argument("--upscale", metavar="v1|v2", help="AuraSR 4x after the effects, with this checkpoint")
     parser.add_argument("--overlapping-tiles", action="store_true",
                         help="with --upscale: second pass on shifted tiles, no seams, about 2x the time")
     parser.add_argument("--ray", action="store_true",
                         help="run on Ray: the cluster at RAY_ADDRESS, else a local Ray")
-    parser.add_argument("--dissolve-image", type=Path, help="second image when dissolve is enabled")
+    parser.add_argument("--dissolve-image", type=Path, metavar="FILE", help="second image when dissolve is enabled")
     return parser.parse_args(argv)
 
 
