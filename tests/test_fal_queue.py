@@ -145,6 +145,11 @@ def test_run_answers_the_jobs_own_status_and_request_id(http):
     bad = http.post("/fal/run/fal-ai/aura-sr", json={"image_url": data_uri(gradient()),
                                                      "checkpoint": "v9"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "checkpoint"]
+    broken = http.post(PP, json={"image_url": "data:image/png;base64,"
+                                 + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()}).json()
+    done = wait_done(http, broken["status_url"])
+    assert (done["error"], done["error_type"]) == ("Invalid status code: 400", "client_error")
+    assert http.get(broken["response_url"]).json()["detail"][0]["loc"] == ["body", "image_url"]
     not_json = http.post("/fal/run/fal-ai/aura-sr", content=b"{oops",
                          headers={"content-type": "application/json"})
     assert not_json.status_code == 422 and "not valid JSON" in not_json.text
