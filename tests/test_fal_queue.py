@@ -295,3 +295,18 @@ def test_recovery_requeues_interrupted_jobs_and_fails_one_interrupted_too_often(
         ("COMPLETED", "Invalid status code: 500", "server_error")
     result = client.get(f"{PP}/requests/{rid}")
     assert result.status_code == 500 and f"interrupted {MAX_ATTEMPTS} times" in result.json()["detail"]
+
+
+def test_tls_needs_both_certificate_and_key(monkeypatch, tmp_path):
+    import app
+    from common.env import ConfigError
+    monkeypatch.delenv("STUDIO_SSL_KEYFILE", raising=False)
+    monkeypatch.delenv("STUDIO_SSL_CERTFILE", raising=False)
+    assert app.tls_options() == {}
+    monkeypatch.setenv("STUDIO_SSL_CERTFILE", str(tmp_path / "server.pem"))
+    with pytest.raises(ConfigError, match="STUDIO_SSL_CERTFILE and STUDIO_SSL_KEYFILE"):
+        app.tls_options()
+    monkeypatch.setenv("STUDIO_SSL_KEYFILE", str(tmp_path / "key.pem"))
+    # verify off only for Gradio's start-up request to itself (a private CA is not in its store)
+    assert app.tls_options() == {"ssl_certfile": str(tmp_path / "server.pem"),
+                                 "ssl_keyfile": str(tmp_path / "key.pem"), "ssl_verify": False}
