@@ -232,10 +232,14 @@ window.studio = (() => {
     // A new second dissolve image: the settings are the same, the picture is not.
     refresh: (...values) => { secondImage += 1; render(values); return []; },
     release: (...values) => { render(values); if (loupeAt) loupe(); return []; },
+    // The values Process runs with are the page's truth (e.g. the seed emptied by the page's load
+    // event after a first preview): the preview follows them too.
     processing: (...values) => {
-      processingKey = keyOf(parse(values));
+      latest = parse(values);
+      processingKey = keyOf(latest);
       processedKey = null;
       markOutdated();
+      pump();
       return [];
     },
     processed: () => { processedKey = processingKey; markOutdated(); return []; },
