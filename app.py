@@ -75,7 +75,7 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                 if preset_problems:
                     gr.Markdown("**Skipped preset files:**\n" +
                                 "\n".join(f"- `{problem}`" for problem in preset_problems))
-                controls, accordions = ui.build_effect_controls()
+                controls, _ = ui.build_effect_controls()
             with gr.Column(scale=6, min_width=420, elem_id="live-column"):
                 gr.HTML(ui.PREVIEW_HTML, elem_id="preview", js_on_load=None)
                 gr.HTML(ui.LOUPE_HTML, elem_id="loupe", js_on_load=None)
@@ -171,9 +171,11 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                                           **private).then(
         **{**render, "js": "(...v) => studio.refresh(...v)"})
     for effect in EFFECTS:  # a mark on the accordion of every enabled effect, however it was set
-        controls[effect.enable.name].change(functools.partial(ui.accordion_label, effect),
-                                            controls[effect.enable.name], accordions[effect.key],
-                                            queue=False, **private)
+        # Marked in the page: a backend update of the Accordion re-renders its children and can
+        # put a slider the user just moved back to its previous value.
+        controls[effect.enable.name].change(
+            None, controls[effect.enable.name], None,
+            js=f"(on) => studio.mark({json.dumps(effect.key)}, on)", **private)
     for mode, dependents in ui.DEPENDENTS.items():  # one event per control (see visibility_update)
         for field in dependents:
             controls[mode].change(functools.partial(ui.visibility_update, field), controls[mode],

@@ -243,6 +243,8 @@ window.studio = (() => {
       return [];
     },
     processed: () => { processedKey = processingKey; markOutdated(); return []; },
+    // An enabled effect's accordion is marked by a data attribute (style.css draws the ●).
+    mark: (key, on) => { $(`#effect-${key}`)?.toggleAttribute("data-enabled", Boolean(on)); return []; },
     state: () => latest,
     // The preview on screen shows the newest settings (tests and the benchmark wait for this).
     settled: () => Boolean(latest && !inflight && shown.length

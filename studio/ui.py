@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from effects.schema import DEFAULTS, EFFECTS, FIELDS, SEED, Effect, Field
+from effects.schema import DEFAULTS, EFFECTS, FIELDS, SEED, Field
 
 from .live import LOUPE_SIDE
 from .components import FieldDropdown, FieldNumber, FieldRadio, FieldSlider, ImageUpload
@@ -57,11 +57,6 @@ def build_effect_controls() -> tuple[dict[str, gr.components.Component], dict[st
                 controls[field.name] = make_control(field)
         accordions[effect.key] = accordion
     return controls, accordions
-
-
-def accordion_label(effect: Effect, enabled: bool) -> gr.Accordion:
-    """The effect's accordion title, marked while the effect is enabled."""
-    return gr.Accordion(label=f"● {effect.label}" if enabled else effect.label)
 
 
 def make_seed_control(elem_id: str = SEED.name) -> gr.Number:
