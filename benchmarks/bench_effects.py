@@ -26,7 +26,6 @@ from imaging import to_float_rgb  # noqa: E402
 from effects.schema import EFFECTS  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
-FALLBACK = Path(__file__).resolve().parent.parent.parent / "shared" / "images" / "astronaut.png"
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -46,8 +45,7 @@ def one_pass_ms(repeat: int) -> float:
 
 
 def load(size: int) -> tuple[Image.Image, np.ndarray]:
-    path = PHOTO if PHOTO.exists() else FALLBACK
-    image = Image.open(path).convert("RGB").resize((size, size), Image.LANCZOS)
+    image = Image.open(PHOTO).convert("RGB").resize((size, size), Image.LANCZOS)
     return image, to_float_rgb(image)[0]
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from PIL import Image
 
-from imaging import to_float_rgb, to_pil
+from imaging import in_colour_space_of, metadata, to_float_rgb, to_pil
 
 from .schema import EFFECTS
 from .validate import Request, ValidationError, validate
@@ -50,12 +50,13 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
     """Validate ``params`` (a fal request body, or a :class:`Request` as is) and return a new,
     processed image of the same size.
 
-    Any input mode works; alpha passes through untouched (Decision (g)) and the result is RGB or RGBA,
-    8 bits per channel. Enabling dissolve without ``dissolve_image`` raises a ``ValueError``. With the
-    same ``seed`` the output is the same, byte for byte. ``scale`` (≤ 1) says ``image`` is a
-    downscaled proxy of the image the parameters are meant for (a 512 px proxy of a 3000 px photo:
-    ``512 / 3000``): the result then looks like the full-resolution result downscaled to this size.
-    ``on_effect`` is passed to :func:`apply`.
+    Any input mode works; alpha passes through untouched (docs/decisions.md (g)) and the result is
+    RGB or RGBA, 8 bits per channel, upright, carrying ``image``'s RGB ICC profile and EXIF
+    (orientation 1) in its ``info`` (:func:`imaging.metadata`). Enabling dissolve without
+    ``dissolve_image`` raises a ``ValueError``. With the same ``seed`` the output is the same, byte
+    for byte. ``scale`` (≤ 1) says ``image`` is a downscaled proxy of the image the parameters are
+    meant for (a 512 px proxy of a 3000 px photo: ``512 / 3000``): the result then looks like the
+    full-resolution result downscaled to this size. ``on_effect`` is passed to :func:`apply`.
     """
     request = validate(params)
     if not 0 < scale <= 1:
@@ -66,8 +67,10 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
         if dissolve_image is None:
             raise ValidationError("dissolve_image_url",
                                   "enable_dissolve is true but no second image was given")
-        other, _ = to_float_rgb(dissolve_image)
+        other, _ = to_float_rgb(in_colour_space_of(dissolve_image, image))  # mixed in one space
         if other.shape != rgb.shape:
             size = (rgb.shape[1], rgb.shape[0])
             other, _ = to_float_rgb(to_pil(other).resize(size, Image.LANCZOS))
-    return to_pil(apply(rgb, request, dissolve_image=other, scale=scale, on_effect=on_effect), alpha)
+    result = to_pil(apply(rgb, request, dissolve_image=other, scale=scale, on_effect=on_effect), alpha)
+    result.info.update(metadata(image))
+    return result

@@ -47,11 +47,14 @@ class Cancelled(Exception):
 _cancel_flags: dict[str, threading.Event] = {}
 
 
-def _decode(path: str | None, field: str, max_pixels: int | None = None) -> Image.Image:
+def _decode(path: str | None, field: str, max_pixels: int | None = None, *,
+            trusted: bool = False) -> Image.Image:
+    """Decode an upload (capped) or, ``trusted``, a result this server wrote (no caps: a 4x upscale
+    of a large photo is bigger than any upload may be)."""
     if path is None:
         raise gr.Error(f"{field}: no image given; upload one first")
     try:
-        image, warnings = decode_image(path, field=field, max_pixels=max_pixels)
+        image, warnings = decode_image(path, field=field, max_pixels=max_pixels, trusted=trusted)
     except InputError as err:
         raise gr.Error(str(err)) from None
     for warning in warnings:
@@ -217,7 +220,7 @@ def upscale_after_process(result_path: str | None, enabled: bool,
     """When "Upscale 4x with AuraSR" is ticked, upscale the processed result in place."""
     if not enabled or result_path is None:
         return gr.skip(), gr.skip()
-    image = _decode(result_path, "result")
+    image = _decode(result_path, "result", trusted=True)
     result, timings = _run_upscaler(image, upscaling_factor=4, overlapping_tiles=overlapping_tiles,
                                     checkpoint=checkpoint, seed=None if seed is None else int(seed),
                                     session=request.session_hash if request else None,
@@ -230,7 +233,7 @@ def compare(source_path: str | None, result_path: str | None):
     """Screen-sized before/after pair and the download button for the full-resolution PNG."""
     if source_path is None or result_path is None:
         return gr.skip(), gr.skip()
-    result = _decode(result_path, "result")
+    result = _decode(result_path, "result", trusted=True)
     before = thumbnail(_decode(source_path, "image_url"), COMPARE_SIDE)
     after = thumbnail(result, COMPARE_SIDE)
     before = before.resize(after.size, Image.Resampling.LANCZOS)

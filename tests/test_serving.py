@@ -477,7 +477,7 @@ def test_page_seeds_out_of_range_name_the_field(client, tmp_path):
 
 
 def test_aura_sr_schema_follows_the_seed_document():
-    doc = (ROOT.parent / "shared" / "seeds" / "fal-aura-sr-api.txt").read_text(encoding="utf-8")
+    doc = (ROOT / "tests" / "data" / "fal-aura-sr-api.txt").read_text(encoding="utf-8")
     lines = doc[doc.index("\nInput\n#\n"):doc.index("\nOutput\n#\n")].split("\n")
     fal_fields = [f for f in upscaler.FIELDS if f is not upscaler.SEED]
     at = [next(i for i, line in enumerate(lines) if line.startswith(f.name)) for f in fal_fields]

@@ -154,7 +154,7 @@ def test_missing_cache_names_repo_file_and_fixes(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "fal/AuraSR" in msg and "config.json" in msg
     assert "HF_HUB_OFFLINE" in msg and "HF_TOKEN" in msg and "HF_HUB_CACHE" in msg
-    assert "huggingface-cli download fal/AuraSR config.json model.safetensors" in msg
+    assert "hf download fal/AuraSR config.json model.safetensors" in msg
 
 
 def test_missing_weights_file_names_it(tmp_path, monkeypatch, tiny_files):
@@ -441,9 +441,15 @@ def test_cpu_forced_by_env_skips_the_cuda_probe(monkeypatch):
     assert upscaler.batch_size() == 1
 
 
-def test_auto_device_is_cpu_here_and_silent(monkeypatch, capfd):
+def test_auto_device_probes_silently_and_falls_back_to_cpu(monkeypatch, capfd):
     monkeypatch.setenv("AURASR_DEVICE", "auto")
     upscaler.runtime.cuda_available.cache_clear()
+    # The real probe, whatever this machine has (a loadable CUDA provider or not), prints nothing.
+    assert upscaler.runtime.device() == ("cuda" if upscaler.runtime.cuda_available() else "cpu")
+    assert capfd.readouterr() == ("", "")
+    # Without a CUDA provider (plain onnxruntime, e.g. on macOS) auto means CPU.
+    upscaler.runtime.cuda_available.cache_clear()
+    monkeypatch.setattr(upscaler.runtime.ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     assert upscaler.runtime.device() == "cpu"
     assert upscaler.runtime.providers() == ["CPUExecutionProvider"]
     out, err = capfd.readouterr()
@@ -452,6 +458,7 @@ def test_auto_device_is_cpu_here_and_silent(monkeypatch, capfd):
     register_model("v1", probe_model("nearest", tile=8, z_dim=4))
     assert upscale(photo(3, 3))[0].size == (12, 12)
     assert capfd.readouterr() == ("", "")
+    upscaler.runtime.cuda_available.cache_clear()  # the next probe is a real one again
 
 
 def test_cuda_required_but_unavailable_is_a_clear_error(monkeypatch):

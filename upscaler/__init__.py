@@ -41,7 +41,7 @@ from PIL import Image
 from common.env import ConfigError, env_number
 from common.errors import InputError
 from common.fields import ValidationError, coerce
-from imaging import to_float_rgb
+from imaging import metadata, to_float_rgb
 from upscaler.config import CheckpointError
 from upscaler.graph import INPUT_NAMES, OUTPUT_NAME, build_model
 from upscaler.runtime import create_session, device
@@ -178,6 +178,7 @@ def upscale(
     image : PIL.Image.Image
         Any mode. EXIF orientation is applied first. Alpha (if any) is upscaled separately with
         Lanczos and re-attached, so RGBA/LA/PA/transparent-P inputs give RGBA, everything else RGB.
+        The result carries the source's RGB ICC profile and EXIF (:func:`imaging.metadata`).
     upscaling_factor : int
         Must be 4 (fal: "more coming soon").
     overlapping_tiles : bool
@@ -250,5 +251,6 @@ def upscale(
     result = Image.fromarray(to_uint8(out), "RGB")
     if alpha is not None:
         result.putalpha(Image.fromarray(alpha).resize(result.size, Image.Resampling.LANCZOS))
+    result.info.update(metadata(image))
     t4 = time.perf_counter()
     return result, {"load": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "postprocess": t4 - t3}

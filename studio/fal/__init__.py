@@ -1,8 +1,8 @@
 """fal's own protocol on this server: queue, run, logs, storage, webhooks and API keys.
 
 The real ``fal-client`` (PyPI) and ``@fal-ai/client`` (npm) work against these routes by
-configuration alone (README, "Use your fal code with this server"; wire protocol in
-``../shared/spec/fal-protocol.md``). Modules:
+configuration alone (README, "Use your fal code with this server"; the wire protocol route by route in
+:mod:`studio.fal.routes`). Modules:
 
 * :mod:`~studio.fal.db` — the SQLite database and files under ``STUDIO_DATA_DIR``;
 * :mod:`~studio.fal.store` — :class:`~studio.fal.store.JobStore`, the durable job store;

@@ -1,4 +1,4 @@
-"""fal's run and queue routes, as the real fal clients call them (../shared/spec/fal-protocol.md §5).
+"""fal's run and queue routes, as the real fal clients call them (README, "Use your fal code with this server").
 
 ``{owner}/{alias}`` is one of :data:`studio.work.APPS`; anything else is a 404 naming the two.
 
