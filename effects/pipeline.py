@@ -6,9 +6,10 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
-from imaging import to_float_rgb, to_pil
+from imaging import quantize_half_up, to_float_rgb, to_pil
 
-from .schema import EFFECTS
+from .bands import apply_in_bands
+from .schema import EFFECTS, Effect
 from .validate import Request, ValidationError, validate
 
 
@@ -27,18 +28,36 @@ def apply(rgb: np.ndarray, request: Request, *, dissolve_image: np.ndarray | Non
     image, float32 of the same shape (required when dissolve is enabled). ``seed`` defaults to the
     request's own. ``scale`` is the size of ``rgb`` relative to the image the parameters are meant for
     (1 = full resolution); effects that declare ``"scale"`` in their needs adapt pixel-sized
-    parameters to it.
+    parameters to it. The image is processed in bands on every core (:mod:`effects.bands`); the
+    result is identical, bit for bit, to applying each effect function to the whole image.
     """
     rgb = np.ascontiguousarray(rgb, dtype=np.float32)
+    calls = _calls(request, dissolve_image, seed, scale)
+    return apply_in_bands(rgb, calls) if scale == 1 else _apply_to_proxy(rgb, calls)
+
+
+def _apply_to_proxy(rgb: np.ndarray, calls: list[tuple[Effect, dict]]) -> np.ndarray:
+    """Each effect on the whole image in turn: the path of a downscaled proxy (scale < 1). A proxy
+    is small, and scaled effects read other neighbourhoods and global statistics (grain's) than the
+    band plan of full-resolution effects provides."""
+    for effect, kwargs in calls:
+        rgb = effect.function(rgb, **kwargs)
+    return rgb
+
+
+def _calls(request: Request, dissolve_image: np.ndarray | None, seed: int | None,
+           scale: float) -> list[tuple[Effect, dict]]:
+    """Each enabled effect with the keyword arguments of its function: its fields and needs."""
     rngs = streams(request.get("seed") if seed is None else seed)
+    calls = []
     for effect in EFFECTS:
         if not request[effect.enable.name]:
             continue
         kwargs = {f.name: request[f.name] for f in effect.fields if f.kind != "image"}
         extras = {"rng": rngs.get(effect.key), "other": dissolve_image, "scale": scale}
         kwargs.update({need: extras[need] for need in effect.needs})
-        rgb = effect.function(rgb, **kwargs)
-    return rgb
+        calls.append((effect, kwargs))
+    return calls
 
 
 def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image | None = None,
@@ -65,4 +84,14 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
         if other.shape != rgb.shape:
             size = (rgb.shape[1], rgb.shape[0])
             other, _ = to_float_rgb(to_pil(other).resize(size, Image.LANCZOS))
-    return to_pil(apply(rgb, request, dissolve_image=other, scale=scale), alpha)
+    # Straight to 8 bits in bands, with rgb as a work buffer: no float copy of the result.
+    out = np.empty((*rgb.shape[:2], 3 if alpha is None else 4), np.uint8)
+    calls = _calls(request, other, None, scale)
+    if scale == 1:
+        apply_in_bands(rgb, calls, into=out, overwrite_input=True)
+    else:
+        out[..., :3] = quantize_half_up(_apply_to_proxy(rgb, calls))
+    if alpha is None:
+        return Image.fromarray(out, "RGB")
+    out[..., 3] = alpha
+    return Image.fromarray(out, "RGBA")

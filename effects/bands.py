@@ -1,0 +1,300 @@
+"""The effects applied in horizontal bands on every core, byte-identical to whole-image effects.
+
+Applied to a whole image, every effect returns a fresh image-sized array and makes a few more as
+temporaries, so a 24 MP photo streams gigabytes through memory that no cache holds. Here the image is
+cut into bands of about :data:`BAND_PIXELS` pixels (a few MB of float32), each band runs through as
+many effects as can be chained while it is in cache, and the bands run on a thread pool with one
+worker per core (numpy and OpenCV release the GIL).
+
+The result equals applying each effect function to the whole image, bit for bit:
+
+* **Stages.** An effect that reads neighbouring pixels (blur, glow, sharpen, vertical chromatic
+  shifts, analog grain) needs its input complete around the band, so the enabled effects are split
+  into stages at those effects: a stage is an optional *prefix* of per-pixel effects, at most one
+  *head* that reads neighbours, and a *suffix* of per-pixel effects. Each stage reads the previous
+  stage's whole output (two image buffers, used in turn) and writes its own.
+* **Halos.** The head reads ``reach`` rows beyond the band on each side (its radius; the prefix
+  is computed for those rows too) and the extra rows are dropped after it. At the true top and
+  bottom the band simply ends there, so the effect applies its own border rule (zero padding,
+  reflection) exactly as on the whole image. Vertical chromatic shifts wrap around: their extra
+  rows are taken from the opposite edge. Bands are full width, so columns need nothing.
+* **Global quantities** are found first. Grain's noise field is drawn band by band into one int16
+  field, and its min and max normalise every band alike. A stage whose first effect needs a
+  statistic of its input (color correction's mean luma for contrast, the value range that scales
+  smart sharpen's bilateral filter) gets it from the previous stage, which measures each band it
+  writes. Smart sharpen sees the whole image's value range through a few extra rows holding it,
+  appended beyond the rows any kept pixel reads.
+* **Randomness.** Grain and dissolve take the same draws as on the whole image: each band uses a
+  copy of the effect's generator advanced to the band's first draw (PCG64 ``advance``).
+* **Positions.** Effects whose maths depends on the row (vignette, grain's lattice and halftone
+  screen, dissolve's draws and second image) are told the band's first row and the image's size.
+* **SIMD tails.** OpenCV's ``cv2.transform`` (tint, desaturate, grain styles) computes the last few
+  pixels of an array on a scalar path that rounds differently from its vector body. So bands start
+  on a multiple of :data:`_ALIGN` pixels and are computed :data:`_ALIGN` pixels (at least one row)
+  past their end, and those pixels are dropped.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from imaging import quantize_half_up
+
+from . import color_correction as _cc
+from . import grain as _grain
+from .schema import Effect
+from .vignette import vignette_rows
+
+#: Pixels per band: 1.5 MiB of float32 RGB, so one band's temporaries on every core stay in the
+#: L2/L3 caches of the machines this runs on.
+BAND_PIXELS = 1 << 17
+#: Bands start on, and are computed this many pixels past, multiples of this (see SIMD tails).
+_ALIGN = 16
+
+Apply = Callable[[np.ndarray, int, Any], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One enabled effect with its parameters bound, as the band engine runs it.
+
+    ``apply(rows, top, stat)`` returns the effect of rows ``top .. top + len(rows)`` of the image;
+    ``reach`` is how many rows it reads on each side (0: per pixel); ``wrap`` says rows beyond an
+    edge are the opposite edge's. ``measure(rows)`` gives a band's share of a statistic of the
+    effect's input and ``combine(shares)`` the whole image's, passed to ``apply`` as ``stat``.
+    """
+
+    apply: Apply
+    reach: int = 0
+    wrap: bool = False
+    measure: Callable[[np.ndarray], Any] | None = None
+    combine: Callable[[list], Any] | None = None
+
+
+@dataclass
+class _Stage:
+    prefix: list[Step] = field(default_factory=list)
+    head: Step | None = None
+    suffix: list[Step] = field(default_factory=list)
+
+    @property
+    def first(self) -> Step | None:
+        """The step that reads the stage's input, the only one that may need its statistic."""
+        return next(iter([*self.prefix, *([self.head] if self.head else []), *self.suffix]), None)
+
+
+def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
+                   into: np.ndarray | None = None, overwrite_input: bool = False,
+                   band_rows: int | None = None) -> np.ndarray:
+    """``effect.function(image, **kwargs)`` for each ``(effect, kwargs)`` in order, in bands.
+
+    ``rgb`` is float32 H×W×3, C-contiguous. Returns a new float32 image, or, with ``into`` (uint8
+    H×W×C, C >= 3), writes :func:`imaging.quantize_half_up` of it into ``into[..., :3]`` and returns
+    ``into``. ``overwrite_input`` lets ``rgb`` serve as a work buffer once read. ``band_rows``
+    overrides the band height (rounded up to whole alignment steps), for tests.
+    """
+    h, w, _ = rgb.shape
+    align = _ALIGN // math.gcd(w, _ALIGN)  # rows per alignment step
+    workers = min(os.cpu_count() or 1, max(1, h // align))
+    with ThreadPoolExecutor(workers) as pool:
+        def each(fn: Callable, bands: list[tuple[int, int]]) -> list:
+            return [fn(b) for b in bands] if len(bands) == 1 else list(pool.map(fn, bands))
+
+        steps = [_step(effect, kwargs, (h, w), each, align) for effect, kwargs in calls]
+        reach = max([s.reach for s in steps], default=0)
+        rows = band_rows or max(BAND_PIXELS // w, 4 * reach)
+        rows = -(-rows // align) * align
+        bands = [(top, min(h, top + rows)) for top in range(0, h, rows)]
+        stages = _plan(steps)
+
+        first = stages[0].first
+        stat = None
+        if first is not None and first.measure is not None:
+            stat = first.combine(each(lambda b: first.measure(rgb[b[0]:b[1]]), bands))
+        free = [rgb] if overwrite_input else []
+        src = rgb
+        for k, stage in enumerate(stages):
+            last = k == len(stages) - 1
+            if last and into is not None:
+                dst = into
+            else:
+                spare = [b for b in free if b is not src]
+                dst = spare[0] if spare else np.empty_like(rgb)
+                free = [b for b in free if b is not dst]
+            following = None if last else stages[k + 1].first
+            measure = following.measure if following is not None else None
+            run = partial(_run_band, stage, src, dst, stat, measure, align, last and into is not None)
+            shares = each(run, bands)
+            stat = following.combine(shares) if measure is not None else None
+            if src is not rgb or overwrite_input:
+                free.append(src)
+            src = dst
+    return src
+
+
+def _plan(steps: list[Step]) -> list[_Stage]:
+    """Split the steps into stages (module docstring): a new stage starts at a second head, at a
+    head that wraps when the stage already has a prefix, and at every step with a statistic."""
+    stages = [_Stage()]
+    for step in steps:
+        stage = stages[-1]
+        used = bool(stage.prefix or stage.head or stage.suffix)
+        if step.reach:
+            if stage.head or stage.suffix or (step.wrap and stage.prefix) or (
+                    step.measure and used):
+                stages.append(_Stage())
+            stages[-1].head = step
+        else:
+            if step.measure and used:
+                stages.append(_Stage())
+                stage = stages[-1]
+            (stage.suffix if stage.head else stage.prefix).append(step)
+    return stages
+
+
+def _run_band(stage: _Stage, src: np.ndarray, dst: np.ndarray, stat: Any,
+              measure: Callable | None, align: int, quantise: bool, band: tuple[int, int]) -> Any:
+    """Rows ``band`` of one stage: read ``src`` (with halo), write ``dst``; return ``measure`` of
+    the written rows for the next stage's statistic."""
+    top, bottom = band
+    h, w = src.shape[:2]
+    end = min(h, bottom + -(-_ALIGN // w))  # computed past the band's end (SIMD tails)
+    stats = iter([stat])  # the statistic is for the stage's first step only
+    head = stage.head
+    if head is not None and head.wrap:
+        x = np.take(src, np.arange(top - head.reach, end + head.reach) % h, axis=0)
+        x = head.apply(x, top - head.reach, next(stats, None))[head.reach:head.reach + end - top]
+    else:
+        reach = head.reach if head is not None else 0
+        start = max(0, top - reach) // align * align
+        x = src[start:min(h, end + reach)]
+        for step in stage.prefix:
+            x = step.apply(x, start, next(stats, None))
+        if head is not None:
+            x = head.apply(x, start, next(stats, None))[top - start:end - start]
+    for step in stage.suffix:
+        x = step.apply(x, top, next(stats, None))
+    x = x[:bottom - top]
+    if quantise:
+        dst[top:bottom, :, :3] = quantize_half_up(x)
+    else:
+        dst[top:bottom] = x
+    return measure(x) if measure is not None else None
+
+
+def _jumped(rng: np.random.Generator, words: int) -> np.random.Generator:
+    """A new generator where ``rng`` would be after ``words`` 64-bit draws (``rng`` is untouched)."""
+    bits = type(rng.bit_generator)()
+    bits.state = rng.bit_generator.state
+    bits.advance(words)
+    return np.random.Generator(bits)
+
+
+def _step(effect: Effect, kwargs: dict, shape: tuple[int, int], each: Callable,
+          align: int) -> Step:
+    """The band step of one effect call (module docstring); per-pixel effects need nothing."""
+    function = effect.function
+    adapter = _ADAPTERS.get(effect.key)
+    if adapter is not None:
+        return adapter(function, kwargs, shape, each, align)
+    return Step(lambda x, top, _: function(x, **kwargs))
+
+
+def _grain_step(function, kwargs, shape, each, align) -> Step:
+    h, w = shape
+    field = np.empty(shape, np.int16)
+    rng_at = partial(_jumped, kwargs["rng"])
+
+    def draw(band: tuple[int, int]) -> tuple[int, int]:
+        top, bottom = band
+        rows = field[top:bottom]
+        rows[...] = _grain.noise_rows(h, w, kwargs["grain_scale"], rng_at, top, bottom - top)
+        return int(rows.min()), int(rows.max())
+
+    rows = max(align, -(-BAND_PIXELS // w // align) * align)
+    extremes = each(draw, [(top, min(h, top + rows)) for top in range(0, h, rows)])
+    low, high = min(e[0] for e in extremes), max(e[1] for e in extremes)
+
+    def apply(x: np.ndarray, top: int, _) -> np.ndarray:
+        noise = _grain.Noise(field[top:top + len(x)], low, high, top, shape)
+        return _grain.add_noise(x, noise, kwargs["grain_intensity"], kwargs["grain_style"])
+    return Step(apply, _grain.reach(kwargs["grain_style"]))
+
+
+def _color_correction_step(function, kwargs, shape, each, align) -> Step:
+    if kwargs["contrast"] == 0:  # the pivot is not used
+        return Step(lambda x, top, _: function(x, **kwargs))
+    pixels = shape[0] * shape[1]
+    return Step(lambda x, top, total: function(x, **kwargs, pivot=_cc.contrast_pivot(total, pixels)),
+                measure=partial(_cc.contrast_luma_total, brightness=kwargs["brightness"]),
+                combine=sum)
+
+
+def _chromatic_step(function, kwargs, shape, each, align) -> Step:
+    reach = max((abs(kwargs[f"{c}_shift"]) for c in ("red", "green", "blue")
+                 if kwargs[f"{c}_direction"] == "vertical"), default=0)
+    return Step(lambda x, top, _: function(x, **kwargs), reach, wrap=True)
+
+
+def _radius_step(name: str) -> Callable[..., Step]:
+    def build(function, kwargs, shape, each, align) -> Step:
+        return Step(lambda x, top, _: function(x, **kwargs), kwargs[name])
+    return build
+
+
+def _sharpen_step(function, kwargs, shape, each, align) -> Step:
+    mode = kwargs["sharpen_mode"]
+    if mode == "basic":
+        return Step(lambda x, top, _: function(x, **kwargs), kwargs["sharpen_radius"])
+    if mode != "smart":  # cas: a 3x3 neighbourhood
+        return Step(lambda x, top, _: function(x, **kwargs), 1)
+    h, w = shape
+
+    def apply(x: np.ndarray, top: int, extremes: tuple[float, float]) -> np.ndarray:
+        # OpenCV's float bilateral filter scales its colour weights by its input's value range:
+        # extra rows holding the whole image's min and max give a band the same range. They go on
+        # the side that is not a true image edge, beyond the halo's rows, and are dropped.
+        if len(x) == h:
+            return function(x, **kwargs)
+        extra = np.full((align, w, 3), extremes[0], np.float32)
+        extra[0, 0, 0] = extremes[1]
+        if top + len(x) == h:
+            return function(np.concatenate([extra, x]), **kwargs)[align:]
+        return function(np.concatenate([x, extra]), **kwargs)[:len(x)]
+    # The bilateral radius is noise_radius // 2 (OpenCV), the smoothing kernel's 1.
+    return Step(apply, max(1, kwargs["noise_radius"] // 2),
+                measure=lambda x: (float(x.min()), float(x.max())),
+                combine=lambda shares: (min(s[0] for s in shares), max(s[1] for s in shares)))
+
+
+def _vignette_step(function, kwargs, shape, each, align) -> Step:
+    return Step(lambda x, top, _: vignette_rows(x, kwargs["vignette_strength"], top, shape[0]))
+
+
+def _dissolve_step(function, kwargs, shape, each, align) -> Step:
+    words_per_row = shape[1] * 3 / 2  # one float32 draw per element, two per 64-bit word
+
+    def apply(x: np.ndarray, top: int, _) -> np.ndarray:
+        # Bands start on multiples of 16 pixels, so on whole words.
+        return function(x, **{**kwargs, "other": kwargs["other"][top:top + len(x)],
+                              "rng": _jumped(kwargs["rng"], int(top * words_per_row))})
+    return Step(apply)
+
+
+_ADAPTERS: dict[str, Callable[..., Step]] = {
+    "grain": _grain_step,
+    "color_correction": _color_correction_step,
+    "chromatic": _chromatic_step,
+    "blur": _radius_step("blur_radius"),
+    "glow": _radius_step("glow_radius"),
+    "sharpen": _sharpen_step,
+    "vignette": _vignette_step,
+    "dissolve": _dissolve_step,
+}
