@@ -57,3 +57,49 @@ def zero_padded_separable(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         New float32 array of the same shape.
     """
     return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_CONSTANT)
+
+
+#: Standard deviation of white noise after a Pillow LANCZOS downscale by ``scale``, per unit of
+#: ``scale``: each axis's weights are ``scale * L(scale * t)`` (L the 3-lobe Lanczos kernel), so
+#: their sum of squares is ``scale * integral(L**2) = 0.888 scale`` per axis, and the 2-D filter's
+#: root sum of squares is the product of the two axes' square roots.
+LANCZOS_NOISE_GAIN = 0.888
+
+
+def downscaled_noise_gain(scale: float) -> float:
+    """How much a downscale by ``scale`` (< 1) reduces the standard deviation of pixel-independent
+    noise: ``0.888 scale`` for Pillow LANCZOS, the filter of the app's preview proxy (a box filter,
+    cv2 INTER_AREA, gives about ``scale``)."""
+    return min(1.0, LANCZOS_NOISE_GAIN * scale)
+
+
+def catmull_rom(t: np.ndarray) -> np.ndarray:
+    """Keys' cubic convolution kernel (a = -1/2): interpolating, and it reproduces polynomials up to
+    degree 2, so splatting a tap with it keeps the tap's weight, centre and second moment exactly."""
+    t = np.abs(t)
+    near = (1.5 * t - 2.5) * t * t + 1
+    far = ((-0.5 * t + 2.5) * t - 4) * t + 2
+    return np.where(t < 1, near, np.where(t < 2, far, 0.0))
+
+
+def _splat_matrix(length: int, scale: float) -> np.ndarray:
+    """M[u, i]: the weight a full-resolution tap at offset ``i - length // 2`` pixels puts on the
+    scaled-down tap ``u - m`` (offset times ``scale``, splatted with :func:`_catmull_rom`)."""
+    offsets = (np.arange(length) - length // 2) * scale
+    m = int(np.ceil(np.abs(offsets).max())) + 2
+    return catmull_rom(np.arange(-m, m + 1)[:, None] - offsets[None, :])
+
+
+def scaled_kernel(kernel: np.ndarray, scale: float) -> np.ndarray:
+    """The 1-D or 2-D ``kernel`` (odd sizes, centred, taps one pixel apart) as it acts on an image
+    downscaled by ``scale``: every tap moves to ``offset * scale`` and is splatted onto the
+    neighbouring integer offsets with Keys' cubic, so the sum, centre and variance of the kernel are
+    kept exactly (variance times ``scale**2``), fractional radii included. Returns float32; scale 1
+    gives the kernel back (up to zero taps around it)."""
+    k = np.asarray(kernel, np.float64)
+    rows = _splat_matrix(k.shape[0], scale)
+    out = rows @ k if k.ndim == 1 else rows @ k @ _splat_matrix(k.shape[1], scale).T
+    # The splat matrix has two spare taps on each side; drop the ones that stayed zero.
+    while out.shape[0] > 1 and np.all(np.abs(out[[0, -1]]) < 1e-9):
+        out = out[1:-1] if out.ndim == 1 else out[1:-1, 1:-1]
+    return out.astype(np.float32)

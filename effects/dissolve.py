@@ -3,9 +3,11 @@
 import cv2
 import numpy as np
 
+from effects._filters import downscaled_noise_gain
+
 
 def dissolve(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
-             rng: np.random.Generator) -> np.ndarray:
+             rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Keep each element of ``image`` with probability ``dissolve_factor``.
 
     ``U ~ uniform[0, 1)`` is drawn independently per pixel AND per channel
@@ -13,6 +15,14 @@ def dissolve(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
     ``out = image where U < factor, else other`` (Decision (d)). factor 1
     returns ``image``, factor 0 returns ``other``. The same seeded ``rng``
     state gives the same output.
+
+    On a downscaled proxy (``scale`` < 1) the result matches the downscaled
+    full-resolution dither in its statistics, not pixel by pixel. With
+    ``p = factor`` and ``L = p·image + (1-p)·other`` (the dither's local
+    mean), a downscale keeps L and shrinks the dither's deviation from it
+    (``(mask - p)(image - other)``, independent per element) by the gain g of
+    :func:`effects._filters.downscaled_noise_gain`, so
+    ``out = L + g·(dither - L)``.
 
     Parameters
     ----------
@@ -25,6 +35,8 @@ def dissolve(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
         size by the pipeline; not modified.
     rng : np.random.Generator
         Source of U (Decision (f)); one float32 draw per element.
+    scale : float
+        Size of ``image`` relative to the image the request is meant for, in (0, 1].
 
     Returns
     -------
@@ -38,4 +50,8 @@ def dissolve(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
     # np.where here. Viewed as HxW*3 single-channel so the mask is per element.
     rows = image.shape[0]
     cv2.copyTo(image.reshape(rows, -1), keep.view(np.uint8).reshape(rows, -1), out.reshape(rows, -1))
-    return out
+    if scale == 1:
+        return out
+    gain = downscaled_noise_gain(scale)
+    mean = cv2.addWeighted(image, dissolve_factor, other, 1.0 - dissolve_factor, 0.0)
+    return cv2.addWeighted(out, gain, mean, 1.0 - gain, 0.0)

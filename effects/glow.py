@@ -3,10 +3,11 @@
 import cv2
 import numpy as np
 
-from effects._filters import normalized_gaussian_kernel, zero_padded_separable
+from effects._filters import normalized_gaussian_kernel, scaled_kernel, zero_padded_separable
 
 
-def glow(image: np.ndarray, *, glow_intensity: float, glow_radius: int) -> np.ndarray:
+def glow(image: np.ndarray, *, glow_intensity: float, glow_radius: int,
+         scale: float = 1.0) -> np.ndarray:
     """Additive glow: ``out = clip(x + I * blur(x))``.
 
     ``blur`` is the normalised-coordinate gaussian of §1.4 with r =
@@ -30,6 +31,8 @@ def glow(image: np.ndarray, *, glow_intensity: float, glow_radius: int) -> np.nd
         New float32 HxWx3 array in [0, 1].
     """
     kernel = normalized_gaussian_kernel(glow_radius, glow_radius / 3.0)
+    if scale != 1:
+        kernel = scaled_kernel(kernel, scale)
     blurred = zero_padded_separable(image, kernel)
     out = cv2.scaleAdd(blurred, glow_intensity, image)
     # x >= 0, blur >= 0 and I >= 0, so only the upper clip can bite.

@@ -282,14 +282,17 @@ _STYLES = {"modern": _modern, "analog": _analog, "kodak": _kodak, "fuji": _fuji,
 GRAIN_STYLES = tuple(_STYLES)
 
 
-def _blur_gain(sigma: float) -> float:
-    """Low-frequency gain of :func:`_blurred`'s noise: its kernel sums to the std-restoring gain."""
+def _blurred_noise_gain(sigma: float, scale: float) -> float:
+    """How much more of :func:`_blurred`'s noise than of pixel-independent noise a downscale by
+    ``scale`` keeps.
+
+    The blur's kernel sums to its std-restoring gain G. Treating both the blur and the downscale
+    filter as gaussians (the filter's variance ``1 / (4 pi g**2)`` from its white-noise gain g), the
+    downscaled noise's variance is the unblurred one's times ``G**2 f / (f + sigma**2)``.
+    """
     kernel = cv2.getGaussianKernel(2 * _reach(sigma) + 1, sigma)
-    return 1 / float(np.sum(kernel**2))
-
-
-#: Per style, how much more a downscale keeps of its noise than of pixel-independent noise.
-_LOW_FREQUENCY_GAIN = {"analog": _blur_gain(_ANALOG_SIGMA)}
+    filter_variance = 1 / (4 * np.pi * downscaled_noise_gain(scale) ** 2)
+    return float(np.sqrt(filter_variance / (filter_variance + sigma**2)) / np.sum(kernel**2))
 
 
 def grain(image: np.ndarray, *, grain_intensity: float, grain_scale: float, grain_style: str,
@@ -350,8 +353,9 @@ def _downscaled_grain(image: np.ndarray, field: np.ndarray, i: float, style: str
     and the noise ``n`` in [-1, 1] times an amplitude ``A`` >= 0. Downscaled, the full-resolution
     grain keeps its local mean ``mu = E[y]`` (including the bias the clip adds near black and
     white) while its pixel-independent deviation ``y - mu`` shrinks by the gain g of
-    :func:`effects._filters.downscaled_noise_gain` (times the low-frequency gain of the analog
-    style's noise blur, whose energy sits at low frequencies). So ``out = mu + g (y - mu)``.
+    :func:`effects._filters.downscaled_noise_gain` (times :func:`_blurred_noise_gain` for the
+    analog style's blurred noise, whose energy sits at low frequencies). So
+    ``out = mu + g (y - mu)``.
 
     ``v`` and ``A`` are read off the style itself (run with the noise 0 and +-1/64), and
     ``mu = v + A (P(-v/A) - P(-(1-v)/A))`` with ``P(t) = E[(t - n)+]`` of the noise's own
@@ -383,7 +387,9 @@ def _downscaled_grain(image: np.ndarray, field: np.ndarray, i: float, style: str
     lower = np.interp(np.minimum(-v / safe, 0.0), grid, partial)
     upper = np.interp(np.minimum((v - 1) / safe, 0.0), grid, partial)
     mean = (v + amplitude * (lower - upper)).astype(np.float32)
-    gain = downscaled_noise_gain(scale) * _LOW_FREQUENCY_GAIN.get(style, 1.0)
+    gain = downscaled_noise_gain(scale)
+    if style == "analog":
+        gain *= _blurred_noise_gain(_ANALOG_SIGMA, scale)
     return cv2.addWeighted(y, gain, mean, 1.0 - gain, 0.0)
 
 
