@@ -5,12 +5,26 @@ run, so the ratios survive noisy or different machines. Targets (issue #2): all 
 blur, basic sharpen) at 1024² ≤ 130 passes; at 512² ≤ 40 passes; kuwahara r=3, smart sharpen and CAS
 at 1024² each ≤ 60 passes.
 
-Usage: ``python benchmarks/bench_effects.py [--repeat N]``
+Large images (issue #11, ``--large``): all 13 effects through ``effects.process`` (PIL in, PIL out,
+bands on every core) at 1, 6, 24 and 48 MP (3:2 photos), each size in a fresh subprocess. Printed:
+seconds (median and spread over ``--runs``), memory passes per megapixel (time / one pass, per 10^6
+pixels; the pass is re-measured around every run, so load from other processes cancels out as far
+as it can) and peak working memory in bytes per pixel: the rise of the process's peak resident set
+(``VmHWM``, reset through ``/proc/self/clear_refs`` after both images are decoded) during the first
+run, i.e. everything the request allocates beyond its decoded inputs, numpy, OpenCV and Pillow alike.
+Targets: <= 45 passes/MP at 24 MP, <= 40 bytes/px. ``--reference`` also times the plain
+whole-image loop (each effect function on the whole image) for the speed-up.
+
+Usage: ``python benchmarks/bench_effects.py [--repeat N] [--large [--runs N] [--sizes MP...]
+[--reference]]``
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,8 +35,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from effects import keep_freed_buffers, validate  # noqa: E402
-from effects.pipeline import apply, process  # noqa: E402
-from imaging import to_float_rgb  # noqa: E402
+from effects.pipeline import _calls, apply, process  # noqa: E402
+from imaging import to_float_rgb, to_pil  # noqa: E402
 from effects.schema import EFFECTS  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
@@ -51,11 +65,85 @@ def load(size: int) -> tuple[Image.Image, np.ndarray]:
     return image, to_float_rgb(image)[0]
 
 
+def _memory_kib() -> tuple[int, int]:
+    """(current, peak) resident set of this process in KiB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def photo(megapixels: float) -> Image.Image:
+    """A 3:2 photo of about ``megapixels`` million pixels."""
+    width = round((megapixels * 1.5e6) ** 0.5)
+    return load(1024)[0].resize((width, round(megapixels * 1e6 / width)), Image.LANCZOS)
+
+
+def one_size(megapixels: float, runs: int, reference: bool) -> dict:
+    """Measure one size in this (fresh) process; see the module docstring."""
+    image = photo(megapixels)
+    flip = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    params = validate({**{e.enable.name: True for e in EFFECTS}, "seed": 0})
+    pixels = image.width * image.height
+    seconds, units = [], [one_pass_ms(5)]
+    before, _ = _memory_kib()
+    Path("/proc/self/clear_refs").write_text("5")  # peak := current
+    for run in range(runs):
+        start = time.perf_counter()
+        out = process(image, params, dissolve_image=flip)
+        seconds.append(time.perf_counter() - start)
+        if run == 0:
+            peak = _memory_kib()[1] - before
+        units.append(one_pass_ms(5))
+        del out
+    unit = statistics.mean(units) / 1000
+    result = {"mp": pixels / 1e6, "size": f"{image.width}x{image.height}", "seconds": seconds,
+              "unit_ms": 1000 * unit, "passes_per_mp": statistics.median(seconds) / unit / (pixels / 1e6),
+              "bytes_per_px": peak * 1024 / pixels}
+    if reference:
+        rgb, other = to_float_rgb(image)[0], to_float_rgb(flip)[0]
+        start = time.perf_counter()
+        for effect, kwargs in _calls(params, other, None, 1.0):
+            rgb = effect.function(rgb, **kwargs)
+        to_pil(rgb)
+        result["reference_seconds"] = time.perf_counter() - start
+    return result
+
+
+def large(sizes: list[float], runs: int, reference: bool) -> None:
+    print(f"all 13 effects, process() in bands on {os.cpu_count()} cores; each size in a fresh process")
+    print(f"{'MP':>6} {'size':>11} {'s median':>9} {'spread':>13} {'pass ms':>8} {'passes/MP':>10} "
+          f"{'bytes/px':>9}" + (f" {'whole-image s':>14}" if reference else ""))
+    for mp in sizes:
+        command = [sys.executable, __file__, "--one-size", str(mp), "--runs", str(runs)]
+        if reference:
+            command.append("--reference")
+        r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        s = r["seconds"]
+        line = (f"{r['mp']:6.1f} {r['size']:>11} {statistics.median(s):9.2f} "
+                f"{min(s):6.2f}-{max(s):<6.2f} {r['unit_ms']:8.2f} {r['passes_per_mp']:10.1f} "
+                f"{r['bytes_per_px']:9.1f}")
+        if reference:
+            line += f" {r['reference_seconds']:14.2f}"
+        print(line, flush=True)
+    print("targets at 24 MP: <= 45 passes/MP, <= 40 bytes/px")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--large", action="store_true", help="the large-image figures (issue #11)")
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1, 6, 24, 48])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reference", action="store_true")
+    parser.add_argument("--one-size", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    repeat = args.repeat
     keep_freed_buffers()  # as app.py and the CLI do
+    if args.one_size:
+        print(json.dumps(one_size(args.one_size, args.runs, args.reference)))
+        return
+    if args.large:
+        large(args.sizes, args.runs, args.reference)
+        return
     unit = one_pass_ms(repeat)
     print(f"one pass (1024x1024x3 float32 multiply): {unit:.2f} ms\n")
 

@@ -38,14 +38,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from bisect import bisect_right
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from imaging import quantize_half_up
+from imaging import quantize_half_up, to_float_rgb
 
 from . import color_correction as _cc
 from . import grain as _grain
@@ -97,7 +98,9 @@ def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
 
     ``rgb`` is float32 H×W×3, C-contiguous. Returns a new float32 image, or, with ``into`` (uint8
     H×W×C, C >= 3), writes :func:`imaging.quantize_half_up` of it into ``into[..., :3]`` and returns
-    ``into``. ``overwrite_input`` lets ``rgb`` serve as a work buffer once read. ``band_rows``
+    ``into``. Dissolve's ``other`` may be a PIL image of the same size, with no EXIF orientation,
+    instead of its float32 array: its rows are then converted band by band. ``overwrite_input`` lets
+    ``rgb`` serve as a work buffer once read. ``band_rows``
     overrides the band height (rounded up to whole alignment steps), for tests.
     """
     h, w, _ = rgb.shape
@@ -118,25 +121,112 @@ def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
         stat = None
         if first is not None and first.measure is not None:
             stat = first.combine(each(lambda b: first.measure(rgb[b[0]:b[1]]), bands))
-        free = [rgb] if overwrite_input else []
+        work = rgb if overwrite_input else None  # the one float work image, written in place
         src = rgb
         for k, stage in enumerate(stages):
             last = k == len(stages) - 1
-            if last and into is not None:
+            quantise = last and into is not None
+            if quantise:
                 dst = into
             else:
-                spare = [b for b in free if b is not src]
-                dst = spare[0] if spare else np.empty_like(rgb)
-                free = [b for b in free if b is not dst]
+                work = np.empty_like(rgb) if work is None else work
+                dst = work
             following = None if last else stages[k + 1].first
             measure = following.measure if following is not None else None
-            run = partial(_run_band, stage, src, dst, stat, measure, align, last and into is not None)
-            shares = each(run, bands)
+            shares = _run_stage(stage, src, dst, stat, measure, align, quantise, bands, pool)
             stat = following.combine(shares) if measure is not None else None
-            if src is not rgb or overwrite_input:
-                free.append(src)
             src = dst
     return src
+
+
+def _run_stage(stage: _Stage, src: np.ndarray, dst: np.ndarray, stat: Any,
+               measure: Callable | None, align: int, quantise: bool,
+               bands: list[tuple[int, int]], pool: ThreadPoolExecutor) -> list:
+    """Run one stage over all bands; return each band's share of the next stage's statistic.
+
+    Into another image, every band is written as soon as it is done. In place (``dst is src``), a
+    band's result waits until every band that reads its rows (halo, guard, wrap) is done.
+    """
+    def compute(band: tuple[int, int]) -> tuple[np.ndarray, Any]:
+        x = _band(stage, src, stat, align, band)
+        return x, (measure(x) if measure is not None else None)
+
+    def write(band: tuple[int, int], x: np.ndarray) -> None:
+        if quantise:
+            dst[band[0]:band[1], :, :3] = quantize_half_up(x)
+        else:
+            dst[band[0]:band[1]] = x
+
+    if len(bands) == 1 or dst is not src:
+        def compute_and_write(band: tuple[int, int]) -> Any:
+            x, share = compute(band)
+            write(band, x)
+            return share
+        if len(bands) == 1:
+            return [compute_and_write(bands[0])]
+        return list(pool.map(compute_and_write, bands))
+
+    tops = [top for top, _ in bands]
+    readers: list[set[int]] = [set() for _ in bands]
+    for reader, band in enumerate(bands):
+        for low, high in _rows_read(stage, band, src.shape[:2], align):
+            for i in range(bisect_right(tops, low) - 1, bisect_right(tops, high - 1)):
+                readers[i].add(reader)
+    futures = {pool.submit(compute, band): i for i, band in enumerate(bands)}
+    done: set[int] = set()
+    pending: dict[int, np.ndarray] = {}
+    shares: list[Any] = [None] * len(bands)
+    for future in as_completed(futures):
+        i = futures.pop(future)  # drop the future too: it holds the band's result
+        pending[i], shares[i] = future.result()
+        del future
+        done.add(i)
+        for j in [j for j in pending if readers[j] <= done]:
+            write(bands[j], pending.pop(j))
+    return shares
+
+
+def _window(stage: _Stage, band: tuple[int, int], shape: tuple[int, int],
+            align: int) -> tuple[int, int, int]:
+    """``(start, stop, end)``: a band's rows are computed up to ``end`` (SIMD tails) from input
+    rows ``start .. stop`` (its head's halo; taken modulo the height when the head wraps)."""
+    (top, bottom), (h, w) = band, shape
+    end = min(h, bottom + -(-_ALIGN // w))
+    reach = stage.head.reach if stage.head is not None else 0
+    if stage.head is not None and stage.head.wrap:
+        return top - reach, end + reach, end
+    return max(0, top - reach) // align * align, min(h, end + reach), end
+
+
+def _rows_read(stage: _Stage, band: tuple[int, int], shape: tuple[int, int],
+               align: int) -> list[tuple[int, int]]:
+    """The ranges of input rows that computing ``band`` reads."""
+    h = shape[0]
+    start, stop, _ = _window(stage, band, shape, align)
+    if stop - start >= h:
+        return [(0, h)]
+    return [(max(start, 0), min(stop, h)), (start % h, h) if start < 0 else (0, 0),
+            (0, stop - h) if stop > h else (0, 0)]
+
+
+def _band(stage: _Stage, src: np.ndarray, stat: Any, align: int, band: tuple[int, int]) -> np.ndarray:
+    """Rows ``band`` of one stage's output, from its input ``src``."""
+    top, bottom = band
+    h, w = src.shape[:2]
+    start, stop, end = _window(stage, band, (h, w), align)
+    stats = iter([stat])  # the statistic is for the stage's first step only
+    head = stage.head
+    if head is not None and head.wrap:
+        x = np.take(src, np.arange(start, stop) % h, axis=0)
+    else:
+        x = src[start:stop]
+        for step in stage.prefix:
+            x = step.apply(x, start, next(stats, None))
+    if head is not None:
+        x = head.apply(x, start, next(stats, None))[top - start:end - start]
+    for step in stage.suffix:
+        x = step.apply(x, top, next(stats, None))
+    return x[:bottom - top]
 
 
 def _plan(steps: list[Step]) -> list[_Stage]:
@@ -157,36 +247,6 @@ def _plan(steps: list[Step]) -> list[_Stage]:
                 stage = stages[-1]
             (stage.suffix if stage.head else stage.prefix).append(step)
     return stages
-
-
-def _run_band(stage: _Stage, src: np.ndarray, dst: np.ndarray, stat: Any,
-              measure: Callable | None, align: int, quantise: bool, band: tuple[int, int]) -> Any:
-    """Rows ``band`` of one stage: read ``src`` (with halo), write ``dst``; return ``measure`` of
-    the written rows for the next stage's statistic."""
-    top, bottom = band
-    h, w = src.shape[:2]
-    end = min(h, bottom + -(-_ALIGN // w))  # computed past the band's end (SIMD tails)
-    stats = iter([stat])  # the statistic is for the stage's first step only
-    head = stage.head
-    if head is not None and head.wrap:
-        x = np.take(src, np.arange(top - head.reach, end + head.reach) % h, axis=0)
-        x = head.apply(x, top - head.reach, next(stats, None))[head.reach:head.reach + end - top]
-    else:
-        reach = head.reach if head is not None else 0
-        start = max(0, top - reach) // align * align
-        x = src[start:min(h, end + reach)]
-        for step in stage.prefix:
-            x = step.apply(x, start, next(stats, None))
-        if head is not None:
-            x = head.apply(x, start, next(stats, None))[top - start:end - start]
-    for step in stage.suffix:
-        x = step.apply(x, top, next(stats, None))
-    x = x[:bottom - top]
-    if quantise:
-        dst[top:bottom, :, :3] = quantize_half_up(x)
-    else:
-        dst[top:bottom] = x
-    return measure(x) if measure is not None else None
 
 
 def _jumped(rng: np.random.Generator, words: int) -> np.random.Generator:
@@ -281,9 +341,15 @@ def _vignette_step(function, kwargs, shape, each, align) -> Step:
 def _dissolve_step(function, kwargs, shape, each, align) -> Step:
     words_per_row = shape[1] * 3 / 2  # one float32 draw per element, two per 64-bit word
 
+    other = kwargs["other"]
+
     def apply(x: np.ndarray, top: int, _) -> np.ndarray:
+        if isinstance(other, np.ndarray):
+            rows = other[top:top + len(x)]
+        else:  # an image (oriented, of the same size): its rows as to_float_rgb reads them
+            rows = to_float_rgb(other.crop((0, top, other.width, top + len(x))))[0]
         # Bands start on multiples of 16 pixels, so on whole words.
-        return function(x, **{**kwargs, "other": kwargs["other"][top:top + len(x)],
+        return function(x, **{**kwargs, "other": rows,
                               "rng": _jumped(kwargs["rng"], int(top * words_per_row))})
     return Step(apply)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from imaging import quantize_half_up, to_float_rgb, to_pil
 
@@ -75,22 +75,24 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale!r}")
     rgb, alpha = to_float_rgb(image)
+    size = (rgb.shape[1], rgb.shape[0])
     other = None
     if request["enable_dissolve"]:
         if dissolve_image is None:
             raise ValidationError("dissolve_image_url",
                                   "enable_dissolve is true but no second image was given")
-        other, _ = to_float_rgb(dissolve_image)
-        if other.shape != rgb.shape:
-            size = (rgb.shape[1], rgb.shape[0])
-            other, _ = to_float_rgb(to_pil(other).resize(size, Image.LANCZOS))
+        # Kept as an 8-bit image (oriented first, like to_float_rgb): the band pipeline converts
+        # its rows band by band instead of holding a float copy.
+        other = ImageOps.exif_transpose(dissolve_image)
+        if other.size != size:
+            other = to_pil(to_float_rgb(other)[0]).resize(size, Image.LANCZOS)
     # Straight to 8 bits in bands, with rgb as a work buffer: no float copy of the result.
     out = np.empty((*rgb.shape[:2], 3 if alpha is None else 4), np.uint8)
-    calls = _calls(request, other, None, scale)
     if scale == 1:
-        apply_in_bands(rgb, calls, into=out, overwrite_input=True)
+        apply_in_bands(rgb, _calls(request, other, None, scale), into=out, overwrite_input=True)
     else:
-        out[..., :3] = quantize_half_up(_apply_to_proxy(rgb, calls))
+        other = None if other is None else to_float_rgb(other)[0]
+        out[..., :3] = quantize_half_up(_apply_to_proxy(rgb, _calls(request, other, None, scale)))
     if alpha is None:
         return Image.fromarray(out, "RGB")
     out[..., 3] = alpha

@@ -17,7 +17,7 @@ from effects.grain import GRAIN_STYLES
 from effects.pipeline import _calls, apply, process
 from effects.schema import EFFECTS
 from effects.tint import TINT_MODES
-from imaging import to_pil
+from imaging import to_float_rgb, to_pil
 
 ALL_ON = {e.enable.name: True for e in EFFECTS}
 
@@ -124,6 +124,30 @@ def test_smart_sharpen_bands_see_the_whole_value_range(noise_radius):
     for rows in (1, 4, 16):
         assert np.array_equal(apply_in_bands(rgb, _calls(request, None, None, 1.0), band_rows=rows),
                               expected)
+
+
+@pytest.mark.parametrize("kind", ["exif rotated", "palette with transparency", "other size"])
+def test_process_reads_the_second_image_band_by_band_like_to_float_rgb(kind):
+    w = 33
+    h = 2 * BAND_PIXELS // w + 50  # three bands
+    rgb = image(h, w, 4)
+    second = to_pil(image(w, h, 6))  # rotated by EXIF below
+    if kind == "exif rotated":
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        second.info["exif"] = exif.tobytes()
+    elif kind == "palette with transparency":
+        second = second.rotate(90, expand=True).quantize(64)
+        second.info["transparency"] = 3
+    else:
+        second = second.resize((50, 2100))
+    other = to_float_rgb(second)[0]
+    if other.shape != rgb.shape:
+        other = to_float_rgb(to_pil(other).resize((w, h), Image.LANCZOS))[0]
+    request = validate({"enable_dissolve": True, "enable_blur": True, "seed": 5})
+    expected = whole_image(rgb, request, other)
+    out = process(to_pil(rgb), request, dissolve_image=second)
+    assert np.array_equal(np.asarray(out), np.asarray(to_pil(expected)))
 
 
 def test_process_keeps_alpha_with_bands():
