@@ -73,7 +73,7 @@ def downscaled_noise_gain(scale: float) -> float:
     return min(1.0, LANCZOS_NOISE_GAIN * scale)
 
 
-def catmull_rom(t: np.ndarray) -> np.ndarray:
+def _catmull_rom(t: np.ndarray) -> np.ndarray:
     """Keys' cubic convolution kernel (a = -1/2): interpolating, and it reproduces polynomials up to
     degree 2, so splatting a tap with it keeps the tap's weight, centre and second moment exactly."""
     t = np.abs(t)
@@ -87,7 +87,7 @@ def _splat_matrix(length: int, scale: float) -> np.ndarray:
     scaled-down tap ``u - m`` (offset times ``scale``, splatted with :func:`_catmull_rom`)."""
     offsets = (np.arange(length) - length // 2) * scale
     m = int(np.ceil(np.abs(offsets).max())) + 2
-    return catmull_rom(np.arange(-m, m + 1)[:, None] - offsets[None, :])
+    return _catmull_rom(np.arange(-m, m + 1)[:, None] - offsets[None, :])
 
 
 def scaled_kernel(kernel: np.ndarray, scale: float) -> np.ndarray:

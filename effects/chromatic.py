@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from effects._filters import catmull_rom
 
 #: fal's ``*_direction`` enum.
 DIRECTIONS = ("horizontal", "vertical")
@@ -31,18 +30,22 @@ def _roll_into(dst: np.ndarray, src: np.ndarray, shift: int, axis: int) -> None:
 
 def _subpixel_roll_into(dst: np.ndarray, src: np.ndarray, shift: float, axis: int) -> None:
     """``dst = src`` rolled by a fractional ``shift`` (wrapping around like :func:`_roll_into`):
-    ``dst[j] = src(j - shift)`` read between samples with Keys' cubic, i.e. the weighted sum of the
-    four whole-pixel rolls around the shift."""
+    ``dst[j] = src(j - shift)`` read between samples with the 3-lobe Lanczos kernel (the filter the
+    proxy itself was made with), i.e. the weighted sum of the six whole-pixel rolls around the
+    shift, weights normalised to sum 1."""
     whole = int(np.floor(shift))
     frac = shift - whole
     if frac == 0:
         _roll_into(dst, src, whole, axis)
         return
+    offsets = np.arange(-2, 4)
+    weights = np.sinc(frac - offsets) * np.sinc((frac - offsets) / 3)
+    weights /= weights.sum()
     rolled = np.empty_like(src)
     dst[...] = 0
-    for k in (-1, 0, 1, 2):
-        _roll_into(rolled, src, whole + k, axis)
-        dst += np.float32(catmull_rom(np.float64(frac - k))) * rolled
+    for k, weight in zip(offsets, weights):
+        _roll_into(rolled, src, whole + int(k), axis)
+        dst += np.float32(weight) * rolled
 
 
 def chromatic(image: np.ndarray, *, red_shift: int, red_direction: str, green_shift: int,
@@ -61,7 +64,7 @@ def chromatic(image: np.ndarray, *, red_shift: int, red_direction: str, green_sh
 
     On a downscaled proxy (``scale`` < 1) the shift is ``s * scale`` proxy pixels, generally
     fractional: the channel is rolled by it with the same wrap-around, reading between pixels with
-    Keys' cubic (sharp, unlike linear interpolation, and exact on whole pixels). The cubic's small
+    a Lanczos kernel (sharp, unlike linear interpolation, and exact on whole pixels). Its small
     overshoot at hard edges is clipped.
 
     Parameters
