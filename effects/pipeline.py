@@ -8,7 +8,7 @@ from PIL import Image, ImageOps
 
 from imaging import quantize_half_up, to_float_rgb, to_pil
 
-from .bands import apply_in_bands
+from .bands import apply_in_bands, to_float_rgb_in_bands
 from .schema import EFFECTS, Effect
 from .validate import Request, ValidationError, validate
 
@@ -74,7 +74,7 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
     request = validate(params)
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale!r}")
-    rgb, alpha = to_float_rgb(image)
+    rgb, alpha = to_float_rgb_in_bands(image)
     size = (rgb.shape[1], rgb.shape[0])
     other = None
     if request["enable_dissolve"]:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from effects import validate
+from effects import bands
 from effects.bands import BAND_PIXELS, apply_in_bands
 from effects.blur import BLUR_TYPES
 from effects.desaturate import DESATURATE_WEIGHTS
@@ -148,6 +149,30 @@ def test_process_reads_the_second_image_band_by_band_like_to_float_rgb(kind):
     expected = whole_image(rgb, request, other)
     out = process(to_pil(rgb), request, dissolve_image=second)
     assert np.array_equal(np.asarray(out), np.asarray(to_pil(expected)))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA", "CMYK", "P", "P transparent", "I;16",
+                                  "exif rotated"])
+def test_conversion_in_bands_equals_to_float_rgb(monkeypatch, mode):
+    monkeypatch.setattr(bands, "BAND_PIXELS", 100)  # bands of 3 rows
+    base = Image.fromarray(np.random.default_rng(0).integers(0, 256, (53, 31, 4), dtype=np.uint8))
+    if mode == "I;16":
+        img = Image.fromarray(np.arange(53 * 31, dtype=np.uint16).reshape(53, 31) * 40)
+    elif mode.startswith("P"):
+        img = base.convert("RGB").quantize(50)
+        if mode == "P transparent":
+            img.info["transparency"] = 4
+    elif mode == "exif rotated":
+        img = base.convert("RGB")
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        img.info["exif"] = exif.tobytes()
+    else:
+        img = base.convert(mode)
+    rgb, alpha = to_float_rgb(img)
+    got_rgb, got_alpha = bands.to_float_rgb_in_bands(img)
+    assert np.array_equal(got_rgb, rgb) and got_rgb.dtype == np.float32
+    assert (alpha is None and got_alpha is None) or np.array_equal(got_alpha, alpha)
 
 
 def test_process_keeps_alpha_with_bands():
