@@ -15,12 +15,18 @@ run, i.e. everything the request allocates beyond its decoded inputs, numpy, Ope
 Targets: <= 45 passes/MP at 24 MP, <= 40 bytes/px. ``--reference`` also times the plain
 whole-image loop (each effect function on the whole image) for the speed-up.
 
+PNG encoders (``--png``): seconds (wall and CPU) and MiB for a photo and the all-13 result at each
+``--sizes`` megapixels: ``imaging.encode_png`` (Up filter, bands deflated on every core), Pillow
+at compress_level 0, 1 and 6 (adaptive filters, one stream) and OpenCV's ``imencode`` at level 1
+with its Up and adaptive filters; each checked lossless.
+
 Usage: ``python benchmarks/bench_effects.py [--repeat N] [--large [--runs N] [--sizes MP...]
-[--reference]]``
+[--reference]] [--png [--sizes MP...]]``
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -29,6 +35,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -36,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from effects import keep_freed_buffers, validate  # noqa: E402
 from effects.pipeline import _calls, apply, process  # noqa: E402
-from imaging import to_float_rgb, to_pil  # noqa: E402
+from imaging import encode_png, to_float_rgb, to_pil  # noqa: E402
 from effects.schema import EFFECTS  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
@@ -122,6 +129,42 @@ def one_size(megapixels: float, runs: int, reference: bool) -> dict:
     return result
 
 
+def png_encoders(sizes: list[float]) -> None:
+    def pillow(level: int):
+        def encode(image: Image.Image) -> bytes:
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG", compress_level=level)
+            return buffer.getvalue()
+        return encode
+
+    def opencv(png_filter: int):
+        def encode(image: Image.Image) -> bytes:
+            bgr = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
+            options = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, png_filter]
+            return cv2.imencode(".png", bgr, options)[1].tobytes()
+        return encode
+
+    encoders = {"imaging.encode_png": encode_png, "Pillow level 0": pillow(0),
+                "Pillow level 1": pillow(1), "Pillow level 6": pillow(6),
+                "OpenCV level 1, Up": opencv(cv2.IMWRITE_PNG_FILTER_UP),
+                "OpenCV level 1, adaptive": opencv(cv2.IMWRITE_PNG_ALL_FILTERS)}
+    all_on = {**{e.enable.name: True for e in EFFECTS}, "seed": 0}
+    print(f"{'MP':>5} {'image':12} {'encoder':26} {'wall s':>7} {'CPU s':>6} {'MiB':>6}")
+    for mp in sizes:
+        image = photo(mp)
+        result = process(image, all_on, dissolve_image=image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+        for name, picture in (("photo", image), ("all-13", result)):
+            for label, encode in encoders.items():
+                start, start_cpu = time.perf_counter(), time.process_time()
+                data = encode(picture)
+                wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+                back = np.asarray(Image.open(io.BytesIO(data)))
+                assert np.array_equal(back, np.asarray(picture)), label
+                print(f"{mp:5.0f} {name:12} {label:26} {wall:7.2f} {cpu:6.2f} {len(data) / 2**20:6.1f}",
+                      flush=True)
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
 def large(sizes: list[float], runs: int, reference: bool) -> None:
     print(f"all 13 effects, process() in bands on {os.cpu_count()} cores; each size in a fresh process")
     print("passes/MP: wall time / one pass (per 10^6 px); CPU passes/MP: CPU time of all threads /")
@@ -151,6 +194,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 6, 24, 48])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--reference", action="store_true")
+    parser.add_argument("--png", action="store_true", help="PNG encoders on large results")
     parser.add_argument("--one-size", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     repeat = args.repeat
@@ -160,6 +204,9 @@ def main() -> None:
         return
     if args.large:
         large(args.sizes, args.runs, args.reference)
+        return
+    if args.png:
+        png_encoders(args.sizes)
         return
     unit = one_pass_ms(repeat)
     print(f"one pass (1024x1024x3 float32 multiply): {unit:.2f} ms\n")
