@@ -55,3 +55,14 @@ def dissolve(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
     gain = downscaled_noise_gain(scale)
     mean = cv2.addWeighted(image, dissolve_factor, other, 1.0 - dissolve_factor, 0.0)
     return cv2.addWeighted(out, gain, mean, 1.0 - gain, 0.0)
+
+
+def dissolve_pair(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
+                  rng: np.random.Generator, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two antithetic full-strength dithers of a proxy: the dither itself and its mirror around
+    the blend ``L``, ``2 L - dither``. Their mean is L and their half difference the dither's
+    per-pixel deviation as the full image has it, before a downscale averages it away
+    (:mod:`effects.proxy`). Draws exactly what :func:`dissolve` draws."""
+    dither = dissolve(image, dissolve_factor=dissolve_factor, other=other, rng=rng)
+    blend = cv2.addWeighted(image, dissolve_factor, other, 1.0 - dissolve_factor, 0.0)
+    return dither, cv2.addWeighted(blend, 2.0, dither, -1.0, 0.0)

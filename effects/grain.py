@@ -68,6 +68,8 @@ _OCTAVES = 4
 _FIXED_ONE = 16384
 # The analog style's noise blur, in pixels.
 _ANALOG_SIGMA = 0.7
+# Bins of the noise histogram over [-1, 0] in a scaled grain's clip-bias table.
+_BINS = 1024
 # The newspaper style's two tones.
 _PAPER, _INK = np.float32(0.93), np.float32(0.1)
 
@@ -370,27 +372,63 @@ def _downscaled_grain(image: np.ndarray, field: np.ndarray, i: float, style: str
         return add_noise(image, Noise(noise_field, -half, half, 0, (h, w)), i, style)
 
     y = styled(field)
-    v = styled(np.zeros_like(field))
-    step = np.full_like(field, max(1, half // 64))
-    inverse_step = np.float32(half / float(step[0, 0]))
-    amplitude = np.maximum(styled(step) - v, v - styled(-step)) * inverse_step
+    if style == "modern":  # v and A known: the image and the intensity
+        v, amplitude = image, np.float32(i)
+    else:
+        v = styled(np.zeros_like(field))
+        step = np.full_like(field, max(1, half // 64))
+        inverse_step = np.float32(half / float(step[0, 0]))
+        amplitude = np.maximum(styled(step) - v, v - styled(-step)) * inverse_step
 
-    # P(t) on a grid of t in [-1, 0] from the noise's histogram: t C(t) - (sum of n below t).
-    counts, edges = np.histogram(field, bins=1024, range=(-half, half))
-    centres = (edges[:-1] + edges[1:]) / (2 * half)
+    # P(t) = t C(t) - (sum of n below t) from the noise's histogram, on _BINS + 1 points of
+    # t in [-1, 0] (n's lower half: P vanishes below -1 and v in [0, 1] never needs t > 0).
+    codes = np.clip((field.astype(np.int32) + half) * _BINS // half, 0, 2 * _BINS - 1)
+    counts = np.bincount(codes.ravel(), minlength=2 * _BINS)[:_BINS]
+    centres = (np.arange(_BINS) + 0.5) / _BINS - 1
     below = np.concatenate([[0.0], np.cumsum(counts)]) / field.size
     moment = np.concatenate([[0.0], np.cumsum(counts * centres)]) / field.size
-    grid = edges / half
-    partial = np.maximum(grid * below - moment, 0.0)
+    grid = np.arange(_BINS + 1) / _BINS - 1
+    partial = np.maximum(grid * below - moment, 0.0).astype(np.float32)
+
+    def p_of(t: np.ndarray) -> np.ndarray:
+        """P(clip(t, -1, 0)), read from the table at the nearest grid point (P is smooth: its
+        slope C(t) is at most 1/2 on t <= 0, so the error is below 1/4096; P = 0 below -1)."""
+        position = np.clip(t, -1.0, 0.0)
+        position += 1
+        position *= _BINS
+        position += 0.5
+        return np.take(partial, position.astype(np.int32))
 
     safe = np.maximum(amplitude, np.float32(1e-6))
-    lower = np.interp(np.minimum(-v / safe, 0.0), grid, partial)
-    upper = np.interp(np.minimum((v - 1) / safe, 0.0), grid, partial)
-    mean = (v + amplitude * (lower - upper)).astype(np.float32)
+    mean = p_of(-v / safe)
+    mean -= p_of((v - 1) / safe)
+    mean *= amplitude
+    mean += v
     gain = downscaled_noise_gain(scale)
     if style == "analog":
         gain *= _blurred_noise_gain(_ANALOG_SIGMA, scale)
     return cv2.addWeighted(y, gain, mean, 1.0 - gain, 0.0)
+
+
+def grain_pair(image: np.ndarray, *, grain_intensity: float, grain_scale: float, grain_style: str,
+               rng: np.random.Generator, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two antithetic full-strength grains of a proxy: the style with the noise ``n`` and with
+    ``-n`` (equally likely), the field normalised by the range expected at full resolution. Their
+    mean and half difference are the grain's local mean and its per-pixel deviation as the full
+    image has them, before a downscale averages the deviation away (:mod:`effects.proxy`). Draws
+    exactly what :func:`grain` draws. ``newspaper`` (a dot pattern, not noise) gives its print
+    twice."""
+    if grain_style not in _STYLES:
+        raise ValueError(f"grain_style must be one of {', '.join(_STYLES)}; got {grain_style!r}")
+    h, w, _ = image.shape
+    field = _noise_field(h, w, grain_scale, rng)
+    if grain_style == "newspaper":
+        print_ = add_noise(image, Noise(field, int(field.min()), int(field.max()), 0, (h, w)),
+                           grain_intensity, grain_style)
+        return print_, print_
+    half = _expected_half_range(field, h * w / scale**2)
+    return tuple(add_noise(image, Noise(f, -half, half, 0, (h, w)), grain_intensity, grain_style)
+                 for f in (field, -field))
 
 
 def add_noise(image: np.ndarray, noise: Noise, grain_intensity: float, grain_style: str) -> np.ndarray:

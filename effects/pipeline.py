@@ -8,6 +8,7 @@ from PIL import Image, ImageOps
 
 from imaging import quantize_half_up, to_float_rgb, to_pil
 
+from . import proxy
 from .bands import apply_in_bands, to_float_rgb_in_bands
 from .schema import EFFECTS, Effect
 from .validate import Request, ValidationError, validate
@@ -33,16 +34,9 @@ def apply(rgb: np.ndarray, request: Request, *, dissolve_image: np.ndarray | Non
     """
     rgb = np.ascontiguousarray(rgb, dtype=np.float32)
     calls = _calls(request, dissolve_image, seed, scale)
-    return apply_in_bands(rgb, calls) if scale == 1 else _apply_to_proxy(rgb, calls)
-
-
-def _apply_to_proxy(rgb: np.ndarray, calls: list[tuple[Effect, dict]]) -> np.ndarray:
-    """Each effect on the whole image in turn: the path of a downscaled proxy (scale < 1). A proxy
-    is small, and scaled effects read other neighbourhoods and global statistics (grain's) than the
-    band plan of full-resolution effects provides."""
-    for effect, kwargs in calls:
-        rgb = effect.function(rgb, **kwargs)
-    return rgb
+    # A proxy (scale < 1) is small and goes whole through effects.proxy: its scaled effects read
+    # other neighbourhoods and global statistics than the band plan provides.
+    return apply_in_bands(rgb, calls) if scale == 1 else proxy.apply(rgb, calls, scale)
 
 
 def _calls(request: Request, dissolve_image: np.ndarray | None, seed: int | None,
@@ -92,7 +86,7 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
         apply_in_bands(rgb, _calls(request, other, None, scale), into=out, overwrite_input=True)
     else:
         other = None if other is None else to_float_rgb(other)[0]
-        out[..., :3] = quantize_half_up(_apply_to_proxy(rgb, _calls(request, other, None, scale)))
+        out[..., :3] = quantize_half_up(proxy.apply(rgb, _calls(request, other, None, scale), scale))
     if alpha is None:
         return Image.fromarray(out, "RGB")
     out[..., 3] = alpha
