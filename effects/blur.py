@@ -49,6 +49,15 @@ def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: flo
     blur_sigma : float
         Gaussian sigma in normalised kernel coordinates (0.1..10); unused by
         kuwahara.
+    scale : float
+        Size of ``image`` relative to the image the radius is meant for, in
+        (0, 1]. Below 1 (a preview proxy) the result looks like the
+        full-resolution result downscaled: the gaussian's taps move to
+        ``offset * scale`` (fractional radii included,
+        :func:`effects._filters.scaled_kernel`, which keeps the kernel's sum
+        and variance); kuwahara uses quadrant windows of the fractional radius
+        :func:`_proxy_kuwahara_radius` (a last tap of partial weight), and
+        none below half a proxy pixel.
 
     Returns
     -------

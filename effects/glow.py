@@ -24,6 +24,11 @@ def glow(image: np.ndarray, *, glow_intensity: float, glow_radius: int,
         I, 0..5; 0 returns the input unchanged.
     glow_radius : int
         r, 1..50.
+    scale : float
+        Size of ``image`` relative to the image the radius is meant for, in
+        (0, 1]. Below 1 (a preview proxy) the kernel's taps move to ``offset *
+        scale`` (:func:`effects._filters.scaled_kernel`: sum and variance
+        kept), so the glow looks like the full-resolution glow downscaled.
 
     Returns
     -------

@@ -75,12 +75,19 @@ def sharpen(image: np.ndarray, *, sharpen_mode: str, sharpen_radius: int, sharpe
         smart: weight ρ of the sharpened image against the denoised one, 0..1.
     cas_amount : float
         cas: 0..1.
+    scale : float
+        Size of ``image`` relative to the image the radii are meant for, in
+        (0, 1]. Below 1 (a preview proxy) every kernel acts as it does on the
+        downscaled full image (:func:`_proxy_sharpen`).
 
     Returns
     -------
     np.ndarray
         New float32 HxWx3 array in [0, 1].
     """
+    if sharpen_mode not in SHARPEN_MODES:
+        raise ValueError(f"sharpen_mode must be one of {', '.join(SHARPEN_MODES)}; "
+                         f"got {sharpen_mode!r}")
     if scale != 1:
         return _proxy_sharpen(image, sharpen_mode, sharpen_radius, sharpen_alpha, noise_radius,
                               preserve_edges, smart_sharpen_strength, smart_sharpen_ratio,
@@ -89,9 +96,7 @@ def sharpen(image: np.ndarray, *, sharpen_mode: str, sharpen_radius: int, sharpe
         return _basic(image, sharpen_radius, sharpen_alpha)
     if sharpen_mode == "smart":
         return _smart(image, noise_radius, preserve_edges, smart_sharpen_strength, smart_sharpen_ratio)
-    if sharpen_mode == "cas":
-        return _cas(image, cas_amount)
-    raise ValueError(f"sharpen_mode must be one of {', '.join(SHARPEN_MODES)}; got {sharpen_mode!r}")
+    return _cas(image, cas_amount)
 
 
 def _basic(image: np.ndarray, radius: int, alpha: float) -> np.ndarray:
@@ -171,6 +176,18 @@ def _cas(image: np.ndarray, amount: float, scale: float = 1.0) -> np.ndarray:
 def _proxy_sharpen(image: np.ndarray, mode: str, radius: int, alpha: float, noise_radius: int,
                    preserve_edges: float, strength: float, ratio: float, amount: float,
                    scale: float) -> np.ndarray:
+    """The three methods on a proxy ``scale`` times the size of the full image.
+
+    Each formula stays; its kernels are the full-resolution ones with their taps moved to
+    ``offset * scale`` (:func:`effects._filters.scaled_kernel`, sum and variance kept), so a
+    sharpen boosts only the detail that survives the downscale, as much as the full image's
+    sharpen boosts it there. basic: ``clip(α(x + K²(x - M x)))`` with M the scaled KxK box mean.
+    smart: the PIL smoothing kernel scaled, the 1-px border rule dropped (it covers a fraction of
+    a proxy pixel), the bilateral filter as :func:`_proxy_bilateral`. cas: the four-neighbour sum
+    scaled; the local contrast (min and max) still from the proxy's own 3x3 neighbourhood.
+    What the proxy cannot show is the clipping of detail finer than its pixels: strong basic
+    sharpening (large α·K²) clips much of the full image, and its downscaled mean differs.
+    """
     if mode == "basic":
         size = 2 * radius + 1
         box = scaled_kernel(np.full(size, 1.0 / size), scale)
@@ -179,6 +196,4 @@ def _proxy_sharpen(image: np.ndarray, mode: str, radius: int, alpha: float, nois
         return np.clip(out, 0.0, 1.0, out=out)
     if mode == "smart":
         return _smart(image, noise_radius, preserve_edges, strength, ratio, scale)
-    if mode == "cas":
-        return _cas(image, amount, scale)
-    raise ValueError(mode)
+    return _cas(image, amount, scale)
