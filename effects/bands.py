@@ -10,11 +10,12 @@ The result equals applying each effect function to the whole image, bit for bit:
 
 * **Stages.** An effect that reads neighbouring pixels (blur, glow, sharpen, vertical chromatic
   shifts, analog grain) needs its input complete around the band, so the enabled effects are split
-  into stages at those effects: a stage is an optional *prefix* of per-pixel effects, at most one
-  *head* that reads neighbours, and a *suffix* of per-pixel effects. Each stage reads the previous
-  stage's whole output (two image buffers, used in turn) and writes its own.
-* **Halos.** The head reads ``reach`` rows beyond the band on each side (its radius; the prefix
-  is computed for those rows too) and the extra rows are dropped after it. At the true top and
+  into stages at those effects: a stage is at most one *head* that reads neighbours, followed by
+  per-pixel effects. Each stage reads the previous stage's whole output and writes its own in
+  place (a band is written once no other band still has to read its rows).
+* **Halos.** The head reads ``reach`` rows beyond the band on each side (its radius) and the
+  extra rows are dropped after it. (Per-pixel effects before a head end the previous stage rather
+  than being recomputed for the halo rows: one more pass over memory costs less.) At the true top and
   bottom the band simply ends there, so the effect applies its own border rule (zero padding,
   reflection) exactly as on the whole image. Vertical chromatic shifts wrap around: their extra
   rows are taken from the opposite edge. Bands are full width, so columns need nothing.
@@ -82,14 +83,13 @@ class Step:
 
 @dataclass
 class _Stage:
-    prefix: list[Step] = field(default_factory=list)
     head: Step | None = None
-    suffix: list[Step] = field(default_factory=list)
+    pointwise: list[Step] = field(default_factory=list)
 
     @property
     def first(self) -> Step | None:
         """The step that reads the stage's input, the only one that may need its statistic."""
-        return next(iter([*self.prefix, *([self.head] if self.head else []), *self.suffix]), None)
+        return self.head if self.head is not None else next(iter(self.pointwise), None)
 
 
 def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
@@ -113,7 +113,7 @@ def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
 
         steps = [_step(effect, kwargs, (h, w), each, align) for effect, kwargs in calls]
         reach = max([s.reach for s in steps], default=0)
-        rows = band_rows or max(BAND_PIXELS // w, 4 * reach)
+        rows = band_rows or max(BAND_PIXELS // w, 8 * reach)  # halos cost <= 25% extra
         rows = -(-rows // align) * align
         bands = [(top, min(h, top + rows)) for top in range(0, h, rows)]
         stages = _plan(steps)
@@ -217,36 +217,27 @@ def _band(stage: _Stage, src: np.ndarray, stat: Any, align: int, band: tuple[int
     start, stop, end = _window(stage, band, (h, w), align)
     stats = iter([stat])  # the statistic is for the stage's first step only
     head = stage.head
-    if head is not None and head.wrap:
-        x = np.take(src, np.arange(start, stop) % h, axis=0)
+    if head is None:
+        x = src[top:end]
     else:
-        x = src[start:stop]
-        for step in stage.prefix:
-            x = step.apply(x, start, next(stats, None))
-    if head is not None:
+        x = np.take(src, np.arange(start, stop) % h, axis=0) if head.wrap else src[start:stop]
         x = head.apply(x, start, next(stats, None))[top - start:end - start]
-    for step in stage.suffix:
+    for step in stage.pointwise:
         x = step.apply(x, top, next(stats, None))
     return x[:bottom - top]
 
 
 def _plan(steps: list[Step]) -> list[_Stage]:
-    """Split the steps into stages (module docstring): a new stage starts at a second head, at a
-    head that wraps when the stage already has a prefix, and at every step with a statistic."""
+    """Split the steps into stages (module docstring): a new stage starts at every head and every
+    step with a statistic, unless the current stage is still empty."""
     stages = [_Stage()]
     for step in steps:
-        stage = stages[-1]
-        used = bool(stage.prefix or stage.head or stage.suffix)
+        if (step.reach or step.measure) and (stages[-1].head or stages[-1].pointwise):
+            stages.append(_Stage())
         if step.reach:
-            if stage.head or stage.suffix or (step.wrap and stage.prefix) or (
-                    step.measure and used):
-                stages.append(_Stage())
             stages[-1].head = step
         else:
-            if step.measure and used:
-                stages.append(_Stage())
-                stage = stages[-1]
-            (stage.suffix if stage.head else stage.prefix).append(step)
+            stages[-1].pointwise.append(step)
     return stages
 
 
