@@ -225,14 +225,22 @@ def _blurred(noise: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.sepFilter2D(noise, -1, kernel * gain, kernel, borderType=cv2.BORDER_REFLECT_101)
 
 
-def _halftone(image: np.ndarray, jitter: np.ndarray, noise: Noise) -> np.ndarray:
+def _dot_pitch(h: int, w: int) -> float:
+    """The halftone's dot pitch in pixels on an image of H x W pixels."""
+    return max(3.0, min(h, w) / 170)
+
+
+def _halftone(image: np.ndarray, jitter: np.ndarray, noise: Noise,
+              pitch: float | None = None) -> np.ndarray:
     """Black ink dots on newsprint: contrasty luma thresholded against a 45-degree dot screen.
 
     Paper where ``1.6 (L - 0.5) + 0.5 + jitter > screen``, ink elsewhere, with the dot screen
     ``0.5 + 0.5 cos(2 pi i / pitch) cos(2 pi j / pitch)`` (cos·cos = dots on a 45° grid).
+    ``pitch`` defaults to :func:`_dot_pitch` of the whole image.
     """
     h, w, _ = image.shape
-    pitch = max(3.0, min(noise.size) / 170)  # of the whole image; its rows from the band's top
+    if pitch is None:
+        pitch = _dot_pitch(*noise.size)  # of the whole image; its rows from the band's top
     rows = (0.5 * np.cos(np.arange(noise.top, noise.top + h) * (2 * np.pi / pitch))).astype(np.float32)
     cols = np.cos(np.arange(w) * (2 * np.pi / pitch)).astype(np.float32)
     # Both sides minus 0.5: 1.6 L - 0.8 + jitter - 0.5 cos cos > 0. A strict threshold on that
@@ -274,6 +282,43 @@ def _cinematic(image: np.ndarray, noise: Noise, i: float) -> np.ndarray:
 def _newspaper(image: np.ndarray, noise: Noise, i: float) -> np.ndarray:
     weight = min(1.0, 2 * i)
     print_ = _halftone(image, _normalised_noise(noise, 0.15), noise)
+    return cv2.addWeighted(image, 1 - weight, print_, weight, 0.0)
+
+
+def _screen_cdf() -> np.ndarray:
+    """P(cos a cos b <= u) for uniform phases a, b, on 1025 points u in [-1, 1]."""
+    phases = (np.arange(512) + 0.5) * (2 * np.pi / 512)
+    products = np.sort((np.cos(phases)[:, None] * np.cos(phases)[None, :]).ravel())
+    return (np.searchsorted(products, np.linspace(-1, 1, 1025), side="right")
+            / products.size).astype(np.float32)
+
+
+_SCREEN_CDF = _screen_cdf()
+
+
+def _proxy_newspaper(image: np.ndarray, noise: Noise, i: float, scale: float) -> np.ndarray:
+    """The newspaper style on a proxy ``scale`` times the size of the full image: the full
+    image's dots, ``scale`` times smaller. Where they would be under 3 proxy pixels apart the
+    downscale averages them into their ink coverage, so the print is drawn as that tone:
+    ``paper fraction = P(0.5 cos a cos b < 1.6 L - 0.8)`` over the screen's phases
+    (:data:`_SCREEN_CDF`; the jitter, std 0.04, is left out: smoothing the tone by it measured
+    further from the downscaled print, not closer)."""
+    h, w, _ = image.shape
+    weight = min(1.0, 2 * i)
+    pitch = _dot_pitch(round(h / scale), round(w / scale)) * scale
+    if pitch >= 3:
+        print_ = _halftone(image, _normalised_noise(noise, 0.15), noise, pitch)
+    else:
+        u = _luma(image)
+        u *= 3.2
+        u -= 1.6  # (1.6 L - 0.8) / 0.5
+        np.clip(u, -1.0, 1.0, out=u)
+        u += 1
+        u *= 512
+        page = np.take(_SCREEN_CDF, u.astype(np.int32))
+        page *= _PAPER - _INK
+        page += _INK
+        print_ = cv2.merge([page, page, page])
     return cv2.addWeighted(image, 1 - weight, print_, weight, 0.0)
 
 
@@ -330,9 +375,12 @@ def grain(image: np.ndarray, *, grain_intensity: float, grain_scale: float, grai
         raise ValueError(f"grain_style must be one of {', '.join(_STYLES)}; got {grain_style!r}")
     h, w, _ = image.shape
     field = _noise_field(h, w, grain_scale, rng)
-    if scale == 1 or grain_style == "newspaper":
+    if scale == 1:
         return add_noise(image, Noise(field, int(field.min()), int(field.max()), 0, (h, w)),
                          grain_intensity, grain_style)
+    if grain_style == "newspaper":
+        noise = Noise(field, int(field.min()), int(field.max()), 0, (h, w))
+        return _proxy_newspaper(image, noise, grain_intensity, scale)
     return _downscaled_grain(image, field, grain_intensity, grain_style, scale)
 
 
@@ -363,7 +411,7 @@ def _downscaled_grain(image: np.ndarray, field: np.ndarray, i: float, style: str
     ``mu = v + A (P(-v/A) - P(-(1-v)/A))`` with ``P(t) = E[(t - n)+]`` of the noise's own
     distribution (symmetric, so the upper clip mirrors the lower one). The field is normalised by
     the range expected at full resolution (:func:`_expected_half_range`), not by the proxy's own,
-    smaller one. ``newspaper`` is a dot pattern sized to the image, not noise, and is left as it is.
+    smaller one. ``newspaper`` is a dot pattern, not noise: see :func:`_proxy_newspaper`.
     """
     h, w, _ = image.shape
     half = _expected_half_range(field, h * w / scale**2)
@@ -423,8 +471,8 @@ def grain_pair(image: np.ndarray, *, grain_intensity: float, grain_scale: float,
     h, w, _ = image.shape
     field = _noise_field(h, w, grain_scale, rng)
     if grain_style == "newspaper":
-        print_ = add_noise(image, Noise(field, int(field.min()), int(field.max()), 0, (h, w)),
-                           grain_intensity, grain_style)
+        print_ = _proxy_newspaper(image, Noise(field, int(field.min()), int(field.max()), 0, (h, w)),
+                                  grain_intensity, scale)
         return print_, print_
     half = _expected_half_range(field, h * w / scale**2)
     return tuple(add_noise(image, Noise(f, -half, half, 0, (h, w)), grain_intensity, grain_style)

@@ -25,7 +25,7 @@ antithetic versions of the image, ``y+ = m + d`` and ``y- = m - d``:
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -44,11 +44,15 @@ _PAIRS = {"grain": grain_pair, "dissolve": dissolve_pair}
 _NOISE_DOMINATED = ("sharpen",)
 
 
-def apply(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], scale: float) -> np.ndarray:
+def apply(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], scale: float,
+          on_effect: Callable[[str], None] | None = None) -> np.ndarray:
     """``effect.function(image, **kwargs)`` for each call in order, on a proxy ``scale`` times the
-    size of the full image (every call's kwargs carry that ``scale`` when its effect needs it)."""
+    size of the full image (every call's kwargs carry that ``scale`` when its effect needs it).
+    ``on_effect(key)`` is called before each effect runs."""
     pair = None
     for k, (effect, kwargs) in enumerate(calls):
+        if on_effect is not None:
+            on_effect(effect.key)
         if pair is None:
             if effect.key in _PAIRS and k < len(calls) - 1:
                 pair = _PAIRS[effect.key](rgb, **kwargs)

@@ -191,6 +191,18 @@ def test_grain_has_the_downscaled_brightness_bias(megapixels):
 
 
 @pytest.mark.parametrize("megapixels", (1.5, 6))
+def test_newspaper_print_has_the_downscaled_tone(megapixels):
+    """The newspaper style's dots are about 6 and 12 px apart at 1.5 and 6 MP, under 3 proxy pixels:
+    the downscale averages them into a tone, which the preview shows instead of its own coarse
+    dots (pixel by pixel, the downscaled dots' moiré remains)."""
+    reference, preview, proxy = versions("grain_newspaper", megapixels)
+    today = np.asarray(effects.process(thumbnail(photo(megapixels), PROXY_SIDE),
+                                       {**CASES["grain_newspaper"], "seed": SEED}), np.float64)
+    assert mad(preview, reference) < 12 < 40 < mad(today, reference)
+    assert abs(preview.mean() - reference.mean()) < 2
+
+
+@pytest.mark.parametrize("megapixels", (1.5, 6))
 @pytest.mark.parametrize("case", ("dissolve", "dissolve_strong"))
 def test_dissolve_has_the_downscaled_strength(case, megapixels):
     """Around the two images' blend, the dither's deviation is as strong as the downscaled one's
