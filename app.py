@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -16,8 +17,10 @@ import gradio as gr
 import effects
 import upscaler
 from effects.schema import EFFECTS, FIELDS, SEED
-from studio import api, handlers, limits, presets, ui
-from studio.components import ImageUpload
+from common.env import ConfigError
+from studio import api, fal, handlers, limits, presets, ui
+from studio.components import FieldNumber, ImageUpload
+from upscaler.schema import OPTIONS as UPSCALE_OPTIONS, SEED as UPSCALE_SEED
 
 ROOT = Path(__file__).resolve().parent
 BUILTIN_PRESETS, preset_problems = presets.load_builtin()
@@ -90,16 +93,13 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
                 up_source = ImageUpload(label="Image", height=280, sources=["upload", "clipboard"],
                                         elem_id="up-source")
                 gr.Examples(EXAMPLES, [up_source], label="Sample photos", cache_examples=False)
-                up_factor = gr.Dropdown(list(upscaler.UPSCALING_FACTORS), value=4,
-                                        label="Upscaling factor",
-                                        info="Upscaling factor. More coming soon.")
-                up_overlap = gr.Checkbox(label="Overlapping tiles",
-                                         info="Whether to use overlapping tiles for upscaling. Setting "
-                                              "this to true helps remove seams but doubles the "
-                                              "inference time.")
-                up_checkpoint = gr.Radio(list(upscaler.CHECKPOINTS), value="v1", label="Checkpoint",
-                                         info="Checkpoint to use for upscaling. More coming soon.")
-                up_seed = ui.make_seed_control(elem_id="up-seed")
+                # The options' controls come from upscaler's schema table (elem_id = fal's name).
+                up_options = [ui.make_control(field) for field in UPSCALE_OPTIONS
+                              if field is not UPSCALE_SEED]
+                up_seed = FieldNumber(value=UPSCALE_SEED.default, precision=0,
+                                    minimum=UPSCALE_SEED.minimum, maximum=UPSCALE_SEED.maximum,
+                                    label=UPSCALE_SEED.label, info=UPSCALE_SEED.description,
+                                    elem_id="up-seed")
                 with gr.Row():
                     up_run = gr.Button("Upscale", variant="primary", elem_id="up-run")
                     up_stop = gr.Button("Cancel", variant="stop")
@@ -158,7 +158,7 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
     upscaling.success(handlers.compare, [source, result], [comparison, download], **private)
 
     # Upscale tab: the public /upscale endpoint.
-    up_running = up_run.click(handlers.upscale, [up_source, up_factor, up_overlap, up_checkpoint, up_seed],
+    up_running = up_run.click(handlers.upscale, [up_source, *up_options, up_seed],
                               [up_result, up_json], api_name="upscale", concurrency_id="upscale",
                               concurrency_limit=1)
     for button in (stop, up_stop):
@@ -170,12 +170,28 @@ with gr.Blocks(title="Post-processing Studio", fill_width=True, delete_cache=(18
 demo.queue(max_size=limits.GRADIO_QUEUE_SIZE)
 
 
+def tls_options() -> dict:
+    """https when ``STUDIO_SSL_CERTFILE`` and ``STUDIO_SSL_KEYFILE`` are set (both or neither).
+
+    ``ssl_verify=False`` only turns off the check of Gradio's start-up request to *itself*: it
+    verifies against the default trust store, which does not hold a private CA's certificate.
+    """
+    cert, key = (os.environ.get(name, "").strip() for name in ("STUDIO_SSL_CERTFILE", "STUDIO_SSL_KEYFILE"))
+    if bool(cert) != bool(key):
+        raise ConfigError("STUDIO_SSL_CERTFILE and STUDIO_SSL_KEYFILE must be set together")
+    return {"ssl_certfile": cert, "ssl_keyfile": key, "ssl_verify": False} if cert else {}
+
+
 def launch(**options) -> tuple:
-    """Serve the page, the Gradio API and the JSON endpoints; ``options`` go to ``demo.launch``."""
+    """Serve the page, the Gradio API, the JSON endpoints and fal's routes (https with
+    :func:`tls_options`); ``options`` go to ``demo.launch``."""
     effects.keep_freed_buffers()  # a server runs the pipeline over and over: reuse image buffers
+    app_kwargs = {"routes": [*api.routes(), *fal.routes()],
+                  "middleware": [*api.middleware(), *fal.middleware()], "lifespan": fal.lifespan}
     return demo.launch(theme=THEME, css=CSS, footer_links=["api", "gradio"], max_file_size="40mb",
-                       app_kwargs={"routes": api.routes()}, **options)
+                       app_kwargs=app_kwargs, **{**tls_options(), **options})
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     launch()

@@ -47,7 +47,6 @@ from imaging import encode_png, to_float_rgb, to_pil  # noqa: E402
 from effects.schema import EFFECTS  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
-FALLBACK = Path(__file__).resolve().parent.parent.parent / "shared" / "images" / "astronaut.png"
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -67,8 +66,7 @@ def one_pass_ms(repeat: int) -> float:
 
 
 def load(size: int) -> tuple[Image.Image, np.ndarray]:
-    path = PHOTO if PHOTO.exists() else FALLBACK
-    image = Image.open(path).convert("RGB").resize((size, size), Image.LANCZOS)
+    image = Image.open(PHOTO).convert("RGB").resize((size, size), Image.LANCZOS)
     return image, to_float_rgb(image)[0]
 
 

@@ -13,16 +13,27 @@ Prints per kind: requests, throughput, p50/p95/max latency and errors; and the s
 (sampled every 100 ms, with its child processes). Target on a 2-core machine: zero errors and p95
 preview latency under 1 s while 4 full-resolution requests run.
 
-Usage: ``python benchmarks/load_test.py [--clients 8] [--full 4] [--seconds 30] [--url URL --pid PID]``
-Without ``--url`` the script starts ``python app.py`` on a free port and stops it afterwards.
+``--burst N`` drives fal's queue instead: N jobs submitted at once to ``POST /fal/queue/...`` (every
+fifth an ``aura-sr`` 4x upscale of a 64x64 crop, the others ``post-processing`` of the 1 MP photo with
+the preset), while the ``--clients - --full`` preview clients go on until the last job is done. Prints
+jobs/s, p50/p95 time in the queue (accepted → taken by a worker) and in work (taken → done, fetching
+and waiting for the CPU slot included), read from the server's job store, and the previews' latency.
+AuraSR runs the tiny test model (tests/tiny_aurasr.py): the figures measure the queue, not the GAN.
+
+Usage: ``python benchmarks/load_test.py [--clients 8] [--full 4] [--seconds 30] [--burst 100]
+[--url URL --pid PID --data-dir DIR]``. Without ``--url`` the script starts ``python app.py`` on a free
+port (its own ``STUDIO_DATA_DIR``) and stops it afterwards.
 """
 from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
+import io
 import json
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,6 +49,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the tests' tiny AuraSR (tests/studio_server.py)
 PRESET = json.loads((ROOT / "presets" / "cinematic.json").read_text())
 
 
@@ -47,8 +59,11 @@ def start_server(temp: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    from studio_server import write_tiny_aurasr_cache
+    write_tiny_aurasr_cache(temp / "hub")
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(temp / "gradio"),
+           "STUDIO_DATA_DIR": str(temp / "data"), "HF_HUB_CACHE": str(temp / "hub"),
            "HF_HUB_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=open(temp / "server.log", "wb"))
@@ -101,6 +116,16 @@ class Results:
                 self.errors[kind].append(error)
 
 
+class Until:
+    """When the clients stop: at ``at`` (monotonic seconds); the burst moves it to "now" when done."""
+
+    def __init__(self, at: float):
+        self.at = at
+
+    def over(self) -> bool:
+        return time.monotonic() >= self.at
+
+
 def timed(results: Results, kind: str, call) -> None:
     start = time.perf_counter()
     try:
@@ -111,19 +136,19 @@ def timed(results: Results, kind: str, call) -> None:
         results.record(kind, time.perf_counter() - start)
 
 
-def full_gradio(url: str, photo: Path, downloads: Path, results: Results, until: float) -> None:
+def full_gradio(url: str, photo: Path, downloads: Path, results: Results, until: Until) -> None:
     client = Client(url, verbose=False, download_files=str(downloads))
     try:
         while True:
             timed(results, "full (gradio /process)",
                   lambda: client.predict(image_url=handle_file(photo), **PRESET, seed=1, api_name="/process"))
-            if time.monotonic() >= until:
+            if until.over():
                 break
     finally:
         client.close()
 
 
-def full_json(url: str, photo: Path, results: Results, until: float) -> None:
+def full_json(url: str, photo: Path, results: Results, until: Until) -> None:
     body = {"image_url": "data:image/png;base64," + base64.b64encode(photo.read_bytes()).decode(),
             **PRESET, "seed": 1}
 
@@ -134,7 +159,7 @@ def full_json(url: str, photo: Path, results: Results, until: float) -> None:
 
     while True:
         timed(results, "full (JSON /api/post-processing)", call)
-        if time.monotonic() >= until:
+        if until.over():
             break
 
 
@@ -184,7 +209,7 @@ def _expect_image(outputs: list) -> None:
         raise RuntimeError(f"the preview event returned no image: {str(outputs[0])[:80]}")
 
 
-def previews(url: str, config: dict, photo: Path, results: Results, until: float, index: int) -> None:
+def previews(url: str, config: dict, photo: Path, results: Results, until: Until, index: int) -> None:
     page = PageSession(url, config)
     source = page.upload(photo)
     page.call("make_proxy", {"source": source})
@@ -194,8 +219,60 @@ def previews(url: str, config: dict, photo: Path, results: Results, until: float
         tick += 1
         settings["contrast"] = (index * 7 + tick * 3) % 81 - 40  # a slider being dragged
         timed(results, "preview (page, live)", lambda: _expect_image(page.call("render_preview", settings)))
-        if time.monotonic() >= until:
+        if until.over():
             break
+
+
+# --- the queue burst ------------------------------------------------------------------------------
+
+def burst(url: str, photo: Path, count: int) -> list[str]:
+    """Submit ``count`` mixed jobs at once (one thread each); return their request ids."""
+    big = "data:image/png;base64," + base64.b64encode(photo.read_bytes()).decode()
+    buffer = io.BytesIO()
+    Image.open(photo).convert("RGB").crop((500, 300, 564, 364)).save(buffer, "PNG")
+    small = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+    def submit(n: int) -> str:
+        app, body = (("fal-ai/aura-sr", {"image_url": small, "seed": n}) if n % 5 == 4 else
+                     ("fal-ai/post-processing", {"image_url": big, **PRESET, "seed": n}))
+        response = httpx.post(f"{url}fal/queue/{app}", json=body, timeout=120)
+        response.raise_for_status()
+        return response.json()["request_id"]
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        return list(pool.map(submit, range(count)))
+
+
+def finished_jobs(data_dir: Path, ids: list[str], timeout: float) -> list[sqlite3.Row]:
+    """The job store's rows of ``ids`` once all are done (read from the server's SQLite file)."""
+    conn = sqlite3.connect(f"file:{data_dir / 'studio.sqlite3'}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    marks = ",".join("?" * len(ids))
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            rows = conn.execute(f"SELECT * FROM fal_jobs WHERE id IN ({marks}) AND state = 'done'",
+                                ids).fetchall()
+            if len(rows) == len(ids) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.5)
+    finally:
+        conn.close()
+
+
+def print_burst(rows: list[sqlite3.Row], count: int) -> None:
+    span = max(r["finished"] for r in rows) - min(r["created"] for r in rows)
+    failed = [r for r in rows if r["status_code"] != 200]
+    print(f"queue burst: {count} jobs submitted at once, {len(rows)} done in {span:.1f} s = "
+          f"{len(rows) / span:.2f} jobs/s, {len(failed)} not 200 "
+          f"{sorted({r['status_code'] for r in failed}) if failed else ''}")
+    print(f"{'app':28} {'jobs':>5} {'queue p50':>10} {'queue p95':>10} {'work p50':>9} {'work p95':>9}")
+    for app in sorted({r["app_id"] for r in rows}):
+        mine = [r for r in rows if r["app_id"] == app]
+        queued = [r["started"] - r["created"] for r in mine]
+        work = [r["finished"] - r["started"] for r in mine]
+        print(f"{app:28} {len(mine):5d} {statistics.median(queued):9.2f}s {percentile(queued, 95):9.2f}s "
+              f"{statistics.median(work):8.2f}s {percentile(work, 95):8.2f}s")
 
 
 # --- main ---------------------------------------------------------------------------------------------
@@ -211,6 +288,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--url", help="an already running server (default: start app.py)")
     parser.add_argument("--pid", type=int, help="with --url: the server's process id, for its RSS")
+    parser.add_argument("--burst", type=int, default=0,
+                        help="submit this many mixed jobs at once to fal's queue (previews run meanwhile)")
+    parser.add_argument("--data-dir", type=Path, help="with --url and --burst: the server's STUDIO_DATA_DIR")
     args = parser.parse_args()
 
     temp = Path(tempfile.mkdtemp(prefix="studio-load-"))
@@ -228,16 +308,18 @@ def main() -> None:
         # One of each first, untimed: first-call costs (imports, caches) are not what is measured.
         warm = Results()
         for kind in (full_json, full_gradio):
-            kind(url, photo, *((temp / "warm",) if kind is full_gradio else ()), warm, 0)
-        previews(url, config, photo, warm, 0, 0)
+            kind(url, photo, *((temp / "warm",) if kind is full_gradio else ()), warm, Until(0))
+        previews(url, config, photo, warm, Until(0), 0)
         if any(warm.errors.values()) or len(sum(warm.latencies.values(), [])) < 3:
             raise SystemExit(f"warm-up failed: {warm.errors}")
         if sampler:
             sampler.start()
         results = Results()
-        until = time.monotonic() + args.seconds
+        until = Until(time.monotonic() + (1e9 if args.burst else args.seconds))
         threads = []
         for i in range(args.clients):
+            if i < args.full and args.burst:
+                continue  # the burst is the full-resolution load
             if i < args.full:
                 target = (full_gradio, (url, photo, temp / f"dl{i}", results, until)) if i % 2 == 0 \
                     else (full_json, (url, photo, results, until))
@@ -247,6 +329,10 @@ def main() -> None:
         started = time.monotonic()
         for t in threads:
             t.start()
+        if args.burst:
+            ids = burst(url, photo, args.burst)
+            rows = finished_jobs(args.data_dir or temp / "data", ids, timeout=1800)
+            until.at = time.monotonic()
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
@@ -257,8 +343,11 @@ def main() -> None:
             server.terminate()
             server.wait(30)
 
-    print(f"{args.clients} clients ({args.full} full-resolution, {args.clients - args.full} live preview), "
-          f"{elapsed:.1f} s, photo 1226×816 (1.0 MP), preset cinematic, {os.cpu_count()} CPUs")
+    if args.burst:
+        print_burst(rows, args.burst)
+    full = 0 if args.burst else args.full
+    print(f"{args.clients - args.full + full} clients ({full} full-resolution, {args.clients - args.full} "
+          f"live preview), {elapsed:.1f} s, photo 1226×816 (1.0 MP), preset cinematic, {os.cpu_count()} CPUs")
     print(f"{'kind':36} {'requests':>8} {'req/s':>7} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'errors':>6}")
     for kind in sorted(results.latencies):
         lat, errors = results.latencies[kind], results.errors[kind]

@@ -3,7 +3,7 @@
 The reference nodes convolve with torch ``conv2d`` and zero padding. OpenCV's
 separable filter with ``BORDER_CONSTANT`` (value 0) computes the same sums, and
 because every kernel here is symmetric, correlation and convolution agree
-(effects.md §2).
+(docs/decisions.md §2).
 """
 
 import cv2
@@ -11,7 +11,7 @@ import numpy as np
 
 
 def normalized_gaussian_kernel(radius: int, sigma: float) -> np.ndarray:
-    """1-D weights of the reference's normalised-coordinate gaussian (effects.md §1.4).
+    """1-D weights of the reference's normalised-coordinate gaussian (docs/decisions.md §1.4).
 
     The 2r+1 taps sit at ``t = linspace(-1, 1, 2r+1)``, i.e. tap offset ``i``
     pixels is at ``i/r``; weight ``exp(-t**2 / (2 sigma**2))``, normalised to

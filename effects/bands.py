@@ -41,14 +41,15 @@ import os
 from collections.abc import Callable, Sequence
 from bisect import bisect_right
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from imaging import quantize_half_up, to_float_rgb
+from imaging import quantize_half_up, to_float_rgb, upright
+from imaging.metadata import orientation
 
 from . import color_correction as _cc
 from . import grain as _grain
@@ -79,6 +80,7 @@ class Step:
     wrap: bool = False
     measure: Callable[[np.ndarray], Any] | None = None
     combine: Callable[[list], Any] | None = None
+    key: str = ""  # the effect's
 
 
 @dataclass
@@ -94,15 +96,17 @@ class _Stage:
 
 def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
                    into: np.ndarray | None = None, overwrite_input: bool = False,
-                   band_rows: int | None = None) -> np.ndarray:
+                   band_rows: int | None = None,
+                   on_effect: Callable[[str], None] | None = None) -> np.ndarray:
     """``effect.function(image, **kwargs)`` for each ``(effect, kwargs)`` in order, in bands.
 
     ``rgb`` is float32 H×W×3, C-contiguous. Returns a new float32 image, or, with ``into`` (uint8
     H×W×C, C >= 3), writes :func:`imaging.quantize_half_up` of it into ``into[..., :3]`` and returns
-    ``into``. Dissolve's ``other`` may be a PIL image of the same size, with no EXIF orientation,
-    instead of its float32 array: its rows are then converted band by band. ``overwrite_input`` lets
+    ``into``. Dissolve's ``other`` may be a PIL image of the same size, from
+    :func:`upright_for_bands`, instead of its float32 array: its rows are then converted band by band. ``overwrite_input`` lets
     ``rgb`` serve as a work buffer once read. ``band_rows``
-    overrides the band height (rounded up to whole alignment steps), for tests.
+    overrides the band height (rounded up to whole alignment steps), for tests. ``on_effect(key)``
+    is called for each effect before the stage that runs it starts (it may raise to stop).
     """
     h, w, _ = rgb.shape
     align = _ALIGN // math.gcd(w, _ALIGN)  # rows per alignment step
@@ -111,7 +115,8 @@ def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
         def each(fn: Callable, bands: list[tuple[int, int]]) -> list:
             return [fn(b) for b in bands] if len(bands) == 1 else list(pool.map(fn, bands))
 
-        steps = [_step(effect, kwargs, (h, w), each, align) for effect, kwargs in calls]
+        steps = [replace(_step(effect, kwargs, (h, w), each, align), key=effect.key)
+                 for effect, kwargs in calls]
         reach = max([s.reach for s in steps], default=0)
         rows = band_rows or max(BAND_PIXELS // w, 8 * reach)  # halos cost <= 25% extra
         rows = -(-rows // align) * align
@@ -125,6 +130,9 @@ def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
         work = rgb if overwrite_input else None  # the one float work image, written in place
         src = rgb
         for k, stage in enumerate(stages):
+            for step in ([stage.head] if stage.head else []) + stage.pointwise:
+                if on_effect is not None:
+                    on_effect(step.key)
             last = k == len(stages) - 1
             quantise = last and into is not None
             if quantise:
@@ -241,11 +249,25 @@ def _plan(steps: list[Step]) -> list[_Stage]:
     return stages
 
 
+def upright_for_bands(image: Image.Image) -> Image.Image:
+    """``image``, or an upright copy of it, whose crops :func:`imaging.to_float_rgb` converts like
+    the rows of ``to_float_rgb(image)``.
+
+    to_float_rgb applies the EXIF orientation first, and ``imaging.upright`` keeps the EXIF block,
+    so the copy keeps only the transparency in ``info``: crops of it must not be turned again.
+    """
+    if orientation(image) == 1:
+        return image
+    turned = upright(image)
+    turned.info = {key: value for key, value in turned.info.items() if key == "transparency"}
+    return turned
+
+
 def to_float_rgb_in_bands(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`imaging.to_float_rgb` of ``image``, converted band by band on every core into one
     array: no image-sized float temporaries (for a 24 MP photo those cost more page faults than
     the conversion itself)."""
-    image = ImageOps.exif_transpose(image)  # as to_float_rgb does first; its bands then need none
+    image = upright_for_bands(image)
     w, h = image.size
     rows = max(1, BAND_PIXELS // w)
     bands = [(top, min(h, top + rows)) for top in range(0, h, rows)]
@@ -362,7 +384,7 @@ def _dissolve_step(function, kwargs, shape, each, align) -> Step:
     def apply(x: np.ndarray, top: int, _) -> np.ndarray:
         if isinstance(other, np.ndarray):
             rows = other[top:top + len(x)]
-        else:  # an image (oriented, of the same size): its rows as to_float_rgb reads them
+        else:  # an image of the same size (from upright_for_bands): rows as to_float_rgb reads them
             rows = to_float_rgb(other.crop((0, top, other.width, top + len(x))))[0]
         # Bands start on multiples of 16 pixels, so on whole words.
         return function(x, **{**kwargs, "other": rows,

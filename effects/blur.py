@@ -1,6 +1,6 @@
-"""Blur effect: normalised-coordinate gaussian or Kuwahara (effects.md §1.4).
+"""Blur effect: normalised-coordinate gaussian or Kuwahara (docs/decisions.md §1.4).
 
-Both follow the reference nodes, quirks included (Decision (a)): the gaussian
+Both follow the reference nodes, quirks included (docs/decisions.md (a)): the gaussian
 zero-pads (borders darken) and its pixel-space sigma is ``blur_sigma *
 blur_radius``; the Kuwahara filter quantises to uint8 by truncation, uses
 OpenCV's REFLECT_101 border and measures variance on OpenCV's BGR->GRAY of the

@@ -1,8 +1,8 @@
-"""Chromatic aberration: an integer wrap-around shift per colour channel (effects.md §1.3).
+"""Chromatic aberration: an integer wrap-around shift per colour channel (docs/decisions.md §1.3).
 
 Each of R, G, B is rolled independently, like the reference node's ``torch.roll``: content leaving one
 edge re-enters at the opposite edge (no padding, no interpolation). That wrap-around shows
-opposite-edge content at the borders; it is kept for fal compatibility (Decision (a)).
+opposite-edge content at the borders; it is kept for fal compatibility (docs/decisions.md (a)).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Color correction: the reference node's mixed 8-bit / float pipeline (effects.md §1.2).
+"""Color correction: the reference node's mixed 8-bit / float pipeline (docs/decisions.md §1.2).
 
 The node goes through Pillow (brightness, contrast on 8-bit RGB) and OpenCV (HLS saturation, an HSV
 hue round trip) with truncating uint8 casts at both ends. Every step is reproduced bit for bit:
@@ -10,7 +10,7 @@ hue round trip) with truncating uint8 casts at both ends. Every step is reproduc
   table per channel, computed with the node's exact float32 numpy operations.
 * Saturation and the hue round trip use the same OpenCV conversions as the node.
 
-Quirks kept for fal compatibility (Decision (a)): the input is truncated to 8 bits first; the raw
+Quirks kept for fal compatibility (docs/decisions.md (a)): the input is truncated to 8 bits first; the raw
 gamma exponent is used (gamma > 1 darkens); the hue round trip with hue = 0 and the final truncation
 mean that even all-neutral settings are not an exact identity: about a quarter of all 8-bit colour
 values come back one level lower, exactly as in the node.

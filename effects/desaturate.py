@@ -1,4 +1,4 @@
-"""Desaturate: blend each pixel towards a grey value (effects.md §1.13)."""
+"""Desaturate: blend each pixel towards a grey value (docs/decisions.md §1.13)."""
 from __future__ import annotations
 
 import cv2

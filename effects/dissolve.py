@@ -1,4 +1,4 @@
-"""Dissolve effect: per-element random dither between two images (effects.md §1.8)."""
+"""Dissolve effect: per-element random dither between two images (docs/decisions.md §1.8)."""
 
 import cv2
 import numpy as np
@@ -12,7 +12,7 @@ def dissolve(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
 
     ``U ~ uniform[0, 1)`` is drawn independently per pixel AND per channel
     (the reference's ``rand_like``), so the result has coloured speckle:
-    ``out = image where U < factor, else other`` (Decision (d)). factor 1
+    ``out = image where U < factor, else other`` (docs/decisions.md (d)). factor 1
     returns ``image``, factor 0 returns ``other``. The same seeded ``rng``
     state gives the same output.
 
@@ -34,7 +34,7 @@ def dissolve(image: np.ndarray, *, dissolve_factor: float, other: np.ndarray,
         Second image, float32 HxWx3 in [0, 1], already resized to ``image``'s
         size by the pipeline; not modified.
     rng : np.random.Generator
-        Source of U (Decision (f)); one float32 draw per element.
+        Source of U (docs/decisions.md (f)); one float32 draw per element.
     scale : float
         Size of ``image`` relative to the image the request is meant for, in (0, 1].
 

@@ -1,4 +1,4 @@
-"""Dodge & burn effect with the image as its own mask (effects.md §1.9, Decision (c)).
+"""Dodge & burn effect with the image as its own mask (docs/decisions.md §1.9, docs/decisions.md (c)).
 
 The reference node blends with a separate mask image, which fal's schema does
 not expose. This project uses the image itself as the mask; ``mask`` below is
@@ -15,7 +15,7 @@ _EPS = 1e-7  # the node's guard against division by zero in dodge/burn
 
 
 def mask(image: np.ndarray) -> np.ndarray:
-    """Mask source of Decision (c): the image itself (read only, not copied)."""
+    """Mask source of docs/decisions.md (c): the image itself (read only, not copied)."""
     return image
 
 

@@ -1,4 +1,4 @@
-"""Glow effect: add a blurred copy of the image to itself (effects.md §1.10)."""
+"""Glow effect: add a blurred copy of the image to itself (docs/decisions.md §1.10)."""
 
 import cv2
 import numpy as np

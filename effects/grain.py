@@ -1,6 +1,6 @@
 """Film grain: the reference FilmGrain noise (statistically) and five film looks built on it.
 
-effects.md §1.1 (reference maths), §6 and Decision (e) (styles), Decision (f) (seeded randomness).
+docs/decisions.md §1.1 (reference maths), §6 and (e) (styles), (f) (seeded randomness).
 
 The reference noise
 -------------------
@@ -28,8 +28,8 @@ yf quantised to 64 levels (cell midpoints), each half is one 65536-entry table l
 int16 fixed point with the octave weight folded in. A whole field is then 8 lookups plus integer adds;
 all random bits (4 bytes per pixel) come from one draw. Every pixel's value is drawn from exactly the
 reference's distribution at a position at most 1/128 cell away, which changes the global statistics by
-far less than their run-to-run spread (``modern`` is statistical parity, Decision (e)). The reference's
-legacy-RNG draws are not reproduced (Decision (f)); a given ``rng`` state always gives the same output.
+far less than their run-to-run spread (``modern`` is statistical parity, docs/decisions.md (e)). The reference's
+legacy-RNG draws are not reproduced (docs/decisions.md (f)); a given ``rng`` state always gives the same output.
 
 Styles (this project's own looks, not parity; fal's are unpublished, §6)
 -----------------------------------------------------------------------
@@ -358,7 +358,7 @@ def grain(image: np.ndarray, *, grain_intensity: float, grain_scale: float, grai
         amplitude pattern of the reference noise, not the grain size.
     grain_style : str
         ``"modern"`` (the reference, statistically), ``"analog"``, ``"kodak"``, ``"fuji"``,
-        ``"cinematic"`` or ``"newspaper"`` (this project's own looks, Decision (e)).
+        ``"cinematic"`` or ``"newspaper"`` (this project's own looks, docs/decisions.md (e)).
     rng : np.random.Generator
         Source of all randomness (4 random bytes per pixel). The same state gives the same output.
     scale : float

@@ -1,7 +1,7 @@
-"""Parabolize: a parabolic per-channel tone curve (effects.md §1.6).
+"""Parabolize: a parabolic per-channel tone curve (docs/decisions.md §1.6).
 
 fal's blurb calls it "a parabolic distortion effect", but the reference node maps intensities, not
-positions; the node's maths is followed (Decision (a)).
+positions; the node's maths is followed (docs/decisions.md (a)).
 """
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
 """`process`: a PIL image and a fal request body in, the processed PIL image out."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from imaging import quantize_half_up, to_float_rgb, to_pil
+from imaging import in_colour_space_of, metadata, quantize_half_up, to_float_rgb, to_pil
 
 from . import proxy
-from .bands import apply_in_bands, to_float_rgb_in_bands
+from .bands import apply_in_bands, to_float_rgb_in_bands, upright_for_bands
 from .schema import EFFECTS, Effect
 from .validate import Request, ValidationError, validate
 
@@ -22,7 +22,8 @@ def streams(seed: int | None) -> dict[str, np.random.Generator]:
 
 
 def apply(rgb: np.ndarray, request: Request, *, dissolve_image: np.ndarray | None = None,
-          seed: int | None = None, scale: float = 1.0) -> np.ndarray:
+          seed: int | None = None, scale: float = 1.0,
+          on_effect: Callable[[str], None] | None = None) -> np.ndarray:
     """Apply the enabled effects of a validated ``request``, in the fixed order of the schema.
 
     ``rgb`` is H×W×3 in [0, 1] (float64 is converted to float32 first); ``dissolve_image`` the second
@@ -31,12 +32,25 @@ def apply(rgb: np.ndarray, request: Request, *, dissolve_image: np.ndarray | Non
     (1 = full resolution); effects that declare ``"scale"`` in their needs adapt pixel-sized
     parameters to it. The image is processed in bands on every core (:mod:`effects.bands`); the
     result is identical, bit for bit, to applying each effect function to the whole image.
+    ``on_effect(key)`` is called before each enabled effect runs (servers log progress and stop
+    cancelled requests there, by raising); in bands, before the stage of bands that runs it.
     """
     rgb = np.ascontiguousarray(rgb, dtype=np.float32)
     calls = _calls(request, dissolve_image, seed, scale)
-    # A proxy (scale < 1) is small and goes whole through effects.proxy: its scaled effects read
-    # other neighbourhoods and global statistics than the band plan provides.
-    return apply_in_bands(rgb, calls) if scale == 1 else proxy.apply(rgb, calls, scale)
+    if scale == 1:
+        return apply_in_bands(rgb, calls, on_effect=on_effect)
+    return _proxy(rgb, calls, scale, on_effect)
+
+
+def _proxy(rgb: np.ndarray, calls: list[tuple[Effect, dict]], scale: float,
+           on_effect: Callable[[str], None] | None) -> np.ndarray:
+    """A proxy (scale < 1) is small and goes whole through effects.proxy: its scaled effects read
+    other neighbourhoods and global statistics than the band plan provides. It is quick, so
+    ``on_effect`` hears of all its effects before it starts."""
+    for effect, _ in calls:
+        if on_effect is not None:
+            on_effect(effect.key)
+    return proxy.apply(rgb, calls, scale)
 
 
 def _calls(request: Request, dissolve_image: np.ndarray | None, seed: int | None,
@@ -55,15 +69,17 @@ def _calls(request: Request, dissolve_image: np.ndarray | None, seed: int | None
 
 
 def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image | None = None,
-            scale: float = 1.0) -> Image.Image:
+            scale: float = 1.0, on_effect: Callable[[str], None] | None = None) -> Image.Image:
     """Validate ``params`` (a fal request body, or a :class:`Request` as is) and return a new,
     processed image of the same size.
 
-    Any input mode works; alpha passes through untouched (Decision (g)) and the result is RGB or RGBA,
-    8 bits per channel. Enabling dissolve without ``dissolve_image`` raises a ``ValueError``. With the
-    same ``seed`` the output is the same, byte for byte. ``scale`` (≤ 1) says ``image`` is a
-    downscaled proxy of the image the parameters are meant for (a 512 px proxy of a 3000 px photo:
-    ``512 / 3000``): the result then looks like the full-resolution result downscaled to this size.
+    Any input mode works; alpha passes through untouched (docs/decisions.md (g)) and the result is
+    RGB or RGBA, 8 bits per channel, upright, carrying ``image``'s RGB ICC profile and EXIF
+    (orientation 1) in its ``info`` (:func:`imaging.metadata`). Enabling dissolve without
+    ``dissolve_image`` raises a ``ValueError``. With the same ``seed`` the output is the same, byte
+    for byte. ``scale`` (≤ 1) says ``image`` is a downscaled proxy of the image the parameters are
+    meant for (a 512 px proxy of a 3000 px photo: ``512 / 3000``): the result then looks like the
+    full-resolution result downscaled to this size. ``on_effect`` is passed to :func:`apply`.
     """
     request = validate(params)
     if not 0 < scale <= 1:
@@ -75,19 +91,22 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
         if dissolve_image is None:
             raise ValidationError("dissolve_image_url",
                                   "enable_dissolve is true but no second image was given")
-        # Kept as an 8-bit image (oriented first, like to_float_rgb): the band pipeline converts
-        # its rows band by band instead of holding a float copy.
-        other = ImageOps.exif_transpose(dissolve_image)
+        # Kept as an 8-bit image (upright, mixed in one colour space with the main image): the
+        # band pipeline converts its rows band by band instead of holding a float copy.
+        other = upright_for_bands(in_colour_space_of(dissolve_image, image))
         if other.size != size:
             other = to_pil(to_float_rgb(other)[0]).resize(size, Image.LANCZOS)
     # Straight to 8 bits in bands, with rgb as a work buffer: no float copy of the result.
     out = np.empty((*rgb.shape[:2], 3 if alpha is None else 4), np.uint8)
     if scale == 1:
-        apply_in_bands(rgb, _calls(request, other, None, scale), into=out, overwrite_input=True)
+        apply_in_bands(rgb, _calls(request, other, None, scale), into=out, overwrite_input=True,
+                       on_effect=on_effect)
     else:
         other = None if other is None else to_float_rgb(other)[0]
-        out[..., :3] = quantize_half_up(proxy.apply(rgb, _calls(request, other, None, scale), scale))
-    if alpha is None:
-        return Image.fromarray(out, "RGB")
-    out[..., 3] = alpha
-    return Image.fromarray(out, "RGBA")
+        calls = _calls(request, other, None, scale)
+        out[..., :3] = quantize_half_up(_proxy(rgb, calls, scale, on_effect))
+    if alpha is not None:
+        out[..., 3] = alpha
+    result = Image.fromarray(out, "RGB" if alpha is None else "RGBA")
+    result.info.update(metadata(image))
+    return result

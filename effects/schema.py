@@ -1,11 +1,11 @@
 """The one schema table of fal's `fal-ai/post-processing` request body.
 
 Every field of fal's input (except the main `image_url`) is declared here once, with fal's exact name,
-type, default and enum choices, the ranges of ``effects.md`` §3, a UI label, fal's own description and
+type, default and enum choices, the ranges of docs/decisions.md §3, a UI label, fal's own description and
 the effect group it belongs to. Validation, the UI, the Gradio and JSON APIs, presets and the docs are
 all generated from this table; nothing else restates it.
 
-``EFFECTS`` is also the fixed order in which enabled effects are applied (effects.md §5, Decision (b)).
+``EFFECTS`` is also the fixed order in which enabled effects are applied (docs/decisions.md §5, (b)).
 """
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ EFFECTS: tuple[Effect, ...] = (
     ), desaturate),
 )
 
-#: Our one extension to fal's schema (Decision (f)): an optional seed for grain and dissolve.
+#: Our one extension to fal's schema (docs/decisions.md (f)): an optional seed for grain and dissolve.
 SEED = Field("seed", "int", None, "Seed",
              "Random seed for grain and dissolve; empty = random. Not part of fal's schema.",
              0, 2**32 - 1, 1)

@@ -1,7 +1,7 @@
-"""Sharpen effect: basic box-Laplacian, smart (bilateral + PIL Sharpness) or CAS (effects.md §1.11).
+"""Sharpen effect: basic box-Laplacian, smart (bilateral + PIL Sharpness) or CAS (docs/decisions.md §1.11).
 
 basic follows EllangoK's Sharpen node, smart and cas follow cubiq's
-ComfyUI_essentials ImageSmartSharpen / ImageCAS, quirks included (Decision (a)).
+ComfyUI_essentials ImageSmartSharpen / ImageCAS, quirks included (docs/decisions.md (a)).
 """
 
 import cv2

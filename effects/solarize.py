@@ -1,4 +1,4 @@
-"""Solarize: invert every channel value above a threshold (effects.md §1.12)."""
+"""Solarize: invert every channel value above a threshold (docs/decisions.md §1.12)."""
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,4 @@
-"""Color tint: blend the image with a tinted greyscale copy of itself (effects.md §1.7)."""
+"""Color tint: blend the image with a tinted greyscale copy of itself (docs/decisions.md §1.7)."""
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,4 @@
-"""Vignette: a linear radial darkening towards the corners (effects.md §1.5)."""
+"""Vignette: a linear radial darkening towards the corners (docs/decisions.md §1.5)."""
 from __future__ import annotations
 
 import cv2
@@ -11,7 +11,7 @@ def vignette(image: np.ndarray, *, vignette_strength: float) -> np.ndarray:
     ``x_j = linspace(-1, 1, W)`` and ``y_i = linspace(-1, 1, H)`` (endpoints included),
     ``rho = sqrt(x**2 + y**2) / sqrt(2)`` so that rho is 0 at the centre and 1 at the corners, and
     ``a = clip(strength, 0, 1)``. On a non-square image the falloff is elliptical: the grid is built
-    in HxW orientation (the torch node's WxH meshgrid only broadcasts for square images; Decision (a)).
+    in HxW orientation (the torch node's WxH meshgrid only broadcasts for square images; docs/decisions.md (a)).
 
     Quirk kept from the node: strength is clamped at 1, so values above 1 (fal allows up to 10) look
     the same as 1. Strength 0 returns the image unchanged.

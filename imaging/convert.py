@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from .metadata import orientation, upright
 
 _WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
@@ -10,13 +12,14 @@ _WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 def to_float_rgb(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Split any PIL image into float32 RGB in [0, 1] (H×W×3) and its alpha (H×W uint8) or None.
 
-    EXIF orientation is applied first. 16-bit greyscale (``I;16``, ``I``) keeps its precision:
-    it is scaled by 1/65535 rather than squashed to 8 bits. Any image with transparency (RGBA, LA,
-    PA, a palette or RGB/L image with a transparent colour) yields its alpha; 8-bit values become
-    ``uint8 / 255`` in float32 (as the reference nodes and AuraSR's ``ToTensor``); CMYK and other
-    modes go through Pillow's RGB conversion.
+    EXIF orientation is applied first (an unreadable EXIF block counts as upright). 16-bit greyscale
+    (``I;16``, ``I``) keeps its precision: it is scaled by 1/65535 rather than squashed to 8 bits.
+    Any image with transparency (RGBA, LA, PA, a palette or RGB/L image with a transparent colour)
+    yields its alpha; 8-bit values become ``uint8 / 255`` in float32 (as the reference nodes and
+    AuraSR's ``ToTensor``); CMYK and other modes go through Pillow's RGB conversion.
     """
-    image = ImageOps.exif_transpose(image)
+    if orientation(image) != 1:  # no copy of an upright image: it is only read
+        image = upright(image)
     if image.mode in _WIDE_GREY:
         grey = np.asarray(image, dtype=np.float32)
         if image.mode != "F":
@@ -49,7 +52,7 @@ def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Image.Image:
 def thumbnail(image: Image.Image, side: int) -> Image.Image:
     """An 8-bit RGB/RGBA copy whose long side is at most ``side`` (never enlarged), resized by Pillow
     itself (Lanczos after its integer ``reduce`` step): no float copy of the full image."""
-    small = ImageOps.exif_transpose(image)  # always a new image, so thumbnail() may work in place
+    small = upright(image)  # always a new image, so thumbnail() may work in place
     if small.mode in _WIDE_GREY:
         small = to_pil(to_float_rgb(small)[0])
     elif small.mode not in ("RGB", "RGBA"):

@@ -4,21 +4,27 @@ Order of checks in :func:`decode_image`, cheapest first: empty input (400), magi
 format (415 otherwise), Pillow header parse (400 if the header is corrupt), pixel count from the header
 against the cap (413, before any pixel data is decompressed, so a "decompression bomb" costs nothing),
 full decode (400 if truncated or corrupt), first frame of animations, EXIF orientation.
-Messages name the field and never contain Pillow internals or local paths.
+Messages name the field and never contain Pillow internals or local paths. The caps are for untrusted
+input: the server's own intermediates (``trusted=True``) may be larger.
 """
 from __future__ import annotations
 
 import io
 import os
+import threading
 from pathlib import Path
 
-from PIL import Image, ImageOps
+import pillow_heif
+from PIL import Image
 
 from common.env import env_number
 from common.errors import InputError
 
+from .metadata import exif_bytes, exif_damaged, orientation, upright
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF (phone photos); Pillow itself decodes AVIF
+
 DEFAULT_MAX_PIXELS = 50_000_000
-_ORIENTATION = 0x0112
 
 #: Formats accepted, by Pillow name, with the magic bytes that identify them. Everything else is
 #: refused before Pillow sees it: no EPS (Ghostscript), no exotic plugin parsers on untrusted input.
@@ -30,9 +36,17 @@ _MAGIC: dict[str, tuple[bytes, ...]] = {
     "BMP": (b"BM",),
     "TIFF": (b"II*\x00", b"MM\x00*"),
 }
-#: Pillow opens multi-picture JPEGs (phone cameras) as MPO; they are JPEG bytes.
-_PILLOW_FORMATS = (*_MAGIC, "MPO")
-ALLOWED = "PNG, JPEG, GIF, WebP, BMP or TIFF"
+#: ISO base media files (HEIF, AVIF) start with an ``ftyp`` box at offset 4: its major brand (offset
+#: 8) says what the file is. ``mif1``/``msf1`` are the generic image brands both formats use.
+_FTYP_BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"heim": "HEIF", b"heis": "HEIF", b"hevc": "HEIF",
+                b"hevx": "HEIF", b"avif": "AVIF", b"avis": "AVIF", b"mif1": "HEIF", b"msf1": "HEIF"}
+#: Pillow's JPEG opener also opens multi-picture JPEGs (phone cameras, as MPO). A ``mif1`` file may be
+#: AVIF inside, so both ISO formats are offered to Pillow.
+_PILLOW_FORMATS = (*_MAGIC, "HEIF", "AVIF")
+ALLOWED = "PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC/HEIF or AVIF"
+#: Image.MAX_IMAGE_PIXELS is process-wide: trusted opens lift it under this lock, which every open
+#: here takes, so an untrusted open never sees it lifted.
+_OPEN_LOCK = threading.Lock()
 
 #: Modes effects.process and the upscaler take as they are; the rare rest is normalised.
 _KEPT_MODES = {"RGB", "RGBA", "L", "LA", "P", "I;16", "I", "CMYK", "F"}
@@ -44,7 +58,10 @@ def max_pixels_default() -> int:
 
 
 def sniff_format(head: bytes) -> str | None:
-    """The allowed format whose magic bytes start ``head`` (at least 12 bytes for WebP), or None."""
+    """The allowed format whose magic bytes start ``head`` (at least 12 bytes for WebP, HEIF and
+    AVIF), or None."""
+    if head[4:8] == b"ftyp":
+        return _FTYP_BRANDS.get(head[8:12])
     for name, magics in _MAGIC.items():
         if head.startswith(magics):
             if name == "WEBP" and head[8:12] != b"WEBP":
@@ -53,15 +70,19 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes | str | os.PathLike, *, field: str,
-                 max_pixels: int | None = None) -> tuple[Image.Image, list[str]]:
+def decode_image(data: bytes | str | os.PathLike, *, field: str, max_pixels: int | None = None,
+                 trusted: bool = False) -> tuple[Image.Image, list[str]]:
     """Decode image bytes (or a file path, e.g. a Gradio upload) into a fully loaded PIL image.
 
-    Returns the image, EXIF orientation applied, and a list of user-facing warnings (e.g. an animated
-    image of which only the first frame is used). ``max_pixels`` defaults to
+    Returns the image and a list of user-facing warnings (e.g. an animated image of which only the
+    first frame is used, or damaged EXIF left out). The EXIF orientation is applied to the pixels and
+    ``info["exif"]`` is the source's block with the tag reset to 1 (absent when damaged);
+    ``info["icc_profile"]`` is the source's profile. ``max_pixels`` defaults to
     :func:`max_pixels_default`; Pillow's own decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``)
-    also applies when lower. The mode is one :func:`effects.process` takes as is: RGB, RGBA, L, LA, P,
-    I;16, I, CMYK or F (1-bit becomes L, byte-swapped 16-bit becomes I, other rare modes RGB/RGBA).
+    also applies when lower. ``trusted=True`` (files the server wrote itself, e.g. a 4x upscale of a
+    large photo) lifts both caps. The mode is one :func:`effects.process` takes as is: RGB, RGBA, L,
+    LA, P, I;16, I, CMYK or F (1-bit becomes L, byte-swapped 16-bit becomes I, other rare modes
+    RGB/RGBA).
 
     Raises :class:`InputError`: 400 empty, unreadable, corrupt or truncated; 413 too many pixels;
     415 not an image in an allowed format.
@@ -78,7 +99,7 @@ def decode_image(data: bytes | str | os.PathLike, *, field: str,
         raise InputError(field, f"the data is not an image in a supported format; use {ALLOWED}", 415)
 
     try:
-        image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+        image = _open(data, trusted)
     except Image.DecompressionBombError:
         # Pillow refuses far-too-large headers itself (above 2 × MAX_IMAGE_PIXELS) before we see them.
         raise _too_large(field, _limit(max_pixels)) from None
@@ -90,7 +111,7 @@ def decode_image(data: bytes | str | os.PathLike, *, field: str,
     # Pillow itself refuses zero width or height as a corrupt header, above.
     width, height = image.size
     limit = _limit(max_pixels)
-    if width * height > limit:
+    if not trusted and width * height > limit:
         raise _too_large(field, limit, (width, height))
 
     warnings = []
@@ -106,16 +127,26 @@ def decode_image(data: bytes | str | os.PathLike, *, field: str,
         # Truncated or corrupt pixel data surfaces as OSError, SyntaxError, ValueError, EOFError...
         raise InputError(field, f"the {fmt} data is corrupt or truncated", 400) from None
 
-    # Outputs are re-encoded without metadata, so only the orientation tag matters; keeping just
-    # that tag also stops a damaged EXIF block from failing Pillow when it rewrites the block.
-    exif = image.getexif()
-    orientation = exif.get(_ORIENTATION, 1)
-    exif.clear()
+    exif = exif_bytes(image)
+    if exif is None and exif_damaged(image):
+        warnings.append(f"{field}: the EXIF metadata is damaged; it is left out of the result")
+    if orientation(image) != 1:
+        image = upright(image)
     image.info.pop("exif", None)
-    if orientation in range(2, 9):
-        exif[_ORIENTATION] = orientation
-        ImageOps.exif_transpose(image, in_place=True)
+    if exif is not None:
+        image.info["exif"] = exif
     return _normalise_mode(image), warnings
+
+
+def _open(data: bytes, trusted: bool) -> Image.Image:
+    with _OPEN_LOCK:
+        if not trusted:
+            return Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+        cap, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+        finally:
+            Image.MAX_IMAGE_PIXELS = cap
 
 
 def _limit(max_pixels: int | None) -> int:

@@ -2,9 +2,9 @@
 
 Gradio checks slider ranges and dropdown choices itself, with messages that do not name the field
 ("Value 500 is greater than maximum value 100"), rounds integer sliders silently (2.5 becomes 2) and
-fails with no message at all on a string. :class:`FieldSlider`, :class:`FieldRadio` and
-:class:`FieldDropdown`, used for the schema's fields, pass the value through untouched; the handlers
-give it to :func:`effects.validate`, so the Gradio API refuses exactly what the JSON API refuses, with
+fails with no message at all on a string. :class:`FieldSlider`, :class:`FieldNumber`,
+:class:`FieldRadio` and :class:`FieldDropdown`, used for the schema's fields, pass the value through
+untouched; the handlers give it to :func:`effects.validate` / :func:`upscaler.validate`, so the Gradio API refuses exactly what the JSON API refuses, with
 the same field-named message. In the page nothing changes: its controls only produce allowed values.
 
 Images: ``gr.Image(type="filepath")`` opens every upload with Pillow before the handler runs: a file that is
@@ -35,6 +35,16 @@ class FieldSlider(gr.Slider):
     """``gr.Slider`` whose value reaches the handler as sent; validation names the field."""
 
     is_template = True  # use gr.Slider's front-end component
+
+    def preprocess(self, payload):
+        return payload
+
+
+class FieldNumber(gr.Number):
+    """``gr.Number`` whose value reaches the handler as sent (Gradio's own range check names no
+    field); validation names the field."""
+
+    is_template = True
 
     def preprocess(self, payload):
         return payload

@@ -40,6 +40,7 @@ import httpcore
 
 from common.env import env_number
 from common.errors import InputError
+from common.fields import QUOTE_LIMIT, quote
 from imaging.decode import ALLOWED, sniff_format
 
 MAX_REDIRECTS = 5
@@ -92,7 +93,7 @@ def fetch_url(url: str, *, field: str) -> bytes:
     elif scheme in ("http", "https"):
         data = _fetch_http(url, field, policy)
     else:
-        what = f"the URL scheme {scheme}: is not allowed" if scheme else "this is not a URL"
+        what = f"the URL scheme {_excerpt(scheme)}: is not allowed" if scheme else "this is not a URL"
         raise InputError(field, f"{what}; use http, https or a data: URI", 422)
     if len(data) > policy.max_bytes:
         raise _too_large(field, policy.max_bytes)
@@ -137,6 +138,12 @@ def max_download_bytes() -> int:
     return env_number("STUDIO_MAX_DOWNLOAD_BYTES", DEFAULT_MAX_BYTES)
 
 
+
+
+def _excerpt(text: str) -> str:
+    """``text`` as it is when short, else a cut :func:`common.fields.quote` of it: error messages
+    never echo more than about 100 characters of a client's value."""
+    return text if len(text) <= QUOTE_LIMIT else quote(text)
 
 
 def _too_large(field: str, max_bytes: int) -> InputError:
@@ -197,7 +204,8 @@ def _http_target(url: str, field: str) -> tuple[str, str]:
     url = urllib.parse.quote(url, safe=string.punctuation)
     parts = _split(url, field)
     if parts.scheme.lower() not in ("http", "https"):
-        raise InputError(field, f"redirect to a {parts.scheme or 'relative'}: URL is not allowed", 403)
+        raise InputError(field, f"redirect to a {_excerpt(parts.scheme) or 'relative'}: URL is not "
+                                "allowed", 403)
     try:
         parts.port
     except ValueError:
@@ -223,9 +231,11 @@ def _header(resp: httpcore.Response, name: bytes) -> str | None:
 
 def _read_capped(resp: httpcore.Response, field: str, max_bytes: int) -> bytes:
     declared = _header(resp, b"content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
-        raise InputError(field, f"the image server announces {int(declared):,} bytes; the download "
-                                f"limit is {max_bytes:,} bytes", 413)
+    declared = (declared or "").strip()
+    if declared.isdigit() and int(declared[:20]) > max_bytes:  # 20 digits: beyond any cap already
+        shown = f"{int(declared):,}" if len(declared) <= 20 else _excerpt(declared)
+        raise InputError(field, f"the image server announces {shown} bytes; the download limit is "
+                                f"{max_bytes:,} bytes", 413)
     body = bytearray()
     for chunk in resp.iter_stream():
         sniffed = len(body) >= _SNIFF_BYTES
@@ -243,7 +253,7 @@ def _checked_addresses(host: str, port: int, field: str, policy: _Policy, redire
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise InputError(field, f"the host name {host!r} could not be resolved", 400) from None
+        raise InputError(field, f"the host name {quote(host)} could not be resolved", 400) from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     name_allowed = host.lower().rstrip(".") in policy.allowed_names
     for ip in addresses:
@@ -251,7 +261,7 @@ def _checked_addresses(host: str, port: int, field: str, policy: _Policy, redire
             continue
         reason = refusal_reason(ip)
         if reason is not None:
-            where = f"address {host}" if _is_literal(host) else f"host {host!r} resolves to {ip}, which"
+            where = f"address {host}" if _is_literal(host) else f"host {quote(host)} resolves to {ip}, which"
             hops = f" (reached after {redirects} redirect{'s' * (redirects > 1)})" if redirects else ""
             raise InputError(field, f"{where} {reason}{hops}; {_OPT_IN}", 403)
     return [str(ip) for ip in addresses]
@@ -322,3 +332,15 @@ class _DeadlineStream(httpcore.NetworkStream):
 
     def get_extra_info(self, info: str):
         return self._inner.get_extra_info(info)
+
+
+# --- other outbound requests to user-chosen URLs (webhooks) ----------------------------------------
+
+def checked_pool(url: str, *, field: str, timeout: float) -> tuple[str, httpcore.ConnectionPool]:
+    """For requests other than image fetches to user-chosen URLs (webhooks): ``url`` checked and made
+    ASCII like a hop of an image fetch (422/403 :class:`InputError` naming ``field``), and a pool
+    that connects only to addresses the policy above allows (403 otherwise), every read and write
+    within ``timeout`` seconds in all, no retries. Redirects are the caller's business."""
+    url, _ = _http_target(url, field)
+    backend = _CheckedBackend(field, _policy(), time.monotonic() + timeout)
+    return url, httpcore.ConnectionPool(network_backend=backend, retries=0)

@@ -7,12 +7,11 @@ live preview, presets and the optional upscale after Process. Errors reach the p
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import gradio as gr
@@ -21,6 +20,8 @@ from PIL import Image
 import effects
 import upscaler
 from effects.schema import FIELDS, SEED
+from upscaler.schema import CHECKPOINT, OVERLAPPING_TILES, UPSCALING_FACTOR
+from upscaler.schema import SEED as UPSCALE_SEED
 
 from . import limits, presets, results, snippets
 from common.errors import InputError
@@ -46,26 +47,19 @@ class Cancelled(Exception):
 _cancel_flags: dict[str, threading.Event] = {}
 
 
-def _decode(path: str | None, field: str, max_pixels: int | None = None) -> Image.Image:
+def _decode(path: str | None, field: str, max_pixels: int | None = None, *,
+            trusted: bool = False) -> Image.Image:
+    """Decode an upload (capped) or, ``trusted``, a result this server wrote (no caps: a 4x upscale
+    of a large photo is bigger than any upload may be)."""
     if path is None:
         raise gr.Error(f"{field}: no image given; upload one first")
     try:
-        image, warnings = decode_image(path, field=field, max_pixels=max_pixels)
+        image, warnings = decode_image(path, field=field, max_pixels=max_pixels, trusted=trusted)
     except InputError as err:
         raise gr.Error(str(err)) from None
     for warning in warnings:
         gr.Warning(warning)
     return image
-
-
-@contextlib.contextmanager
-def _admitted(gate: limits.Gate) -> Iterator[None]:
-    """Run the block inside ``gate`` (shared with the JSON API); a full gate becomes a page message."""
-    try:
-        with gate.enter():
-            yield
-    except limits.Busy as err:
-        raise gr.Error(str(err)) from None
 
 
 def _validated(settings: Mapping, seed: float | None) -> dict:
@@ -139,7 +133,7 @@ def process(image_url: str | None, dissolve_image_url: str | None = None, seed: 
     ``{"images": [{url, content_type, file_name, file_size, width, height}]}``.
     """
     params = _validated(settings, seed)
-    with _admitted(limits.FULL):
+    with limits.FULL.running():  # shared with the JSON and fal APIs; waits its turn
         image = _decode(image_url, "image_url")
         second = None
         if params["enable_dissolve"]:
@@ -155,20 +149,26 @@ def process(image_url: str | None, dissolve_image_url: str | None = None, seed: 
     return str(path), {"images": [record]}
 
 
-def upscale(image_url: str | None, upscaling_factor: int = 4, overlapping_tiles: bool = False,
-            checkpoint: str = "v1", seed: float | None = None, request: gr.Request = None,
+def upscale(image_url: str | None, upscaling_factor: int = UPSCALING_FACTOR.default,
+            overlapping_tiles: bool = OVERLAPPING_TILES.default, checkpoint: str = CHECKPOINT.default,
+            seed: float | None = UPSCALE_SEED.default, request: gr.Request = None,
             progress: gr.Progress = gr.Progress()) -> tuple[str, dict]:
     """fal's ``aura-sr``: upscale 4x with AuraSR.
 
-    Returns the PNG and ``{"image": {url, content_type, file_name, file_size, width, height},
-    "timings": {...}}``. The page shows a progress bar per tile with an estimate of the time left.
+    Parameters are the fields of :mod:`upscaler.schema` under fal's names (``image_url`` as an image
+    file) plus the optional ``seed``, checked by :func:`upscaler.validate` with its field-named
+    messages. Returns the PNG and ``{"image": {url, content_type, file_name, file_size, width,
+    height}, "timings": {...}}``. The page shows a progress bar per tile with an estimate of the time
+    left.
     """
+    try:
+        options = upscaler.validate({"upscaling_factor": upscaling_factor, "seed": seed,
+                                     "overlapping_tiles": overlapping_tiles, "checkpoint": checkpoint})
+    except upscaler.ValidationError as err:
+        raise gr.Error(str(err)) from None
     image = _decode(image_url, "image_url", upscaler.max_input_pixels())
-    result, timings = _run_upscaler(image, upscaling_factor=int(upscaling_factor),
-                                    overlapping_tiles=bool(overlapping_tiles), checkpoint=checkpoint,
-                                    seed=None if seed is None else int(seed),
-                                    session=request.session_hash if request else None,
-                                    progress=progress)
+    result, timings = _run_upscaler(image, session=request.session_hash if request else None,
+                                    progress=progress, **options)
     path, record = results.save_png(result)
     return str(path), {"image": record, "timings": timings}
 
@@ -194,7 +194,7 @@ def _run_upscaler(image: Image.Image, *, session: str | None, progress: Callable
 
     progress((0, None), desc="Loading AuraSR…")
     try:
-        with _admitted(limits.UPSCALE):
+        with limits.UPSCALE.running():
             upscaler.preload(options["checkpoint"], progress=downloading)
             return upscaler.upscale(image, progress=report, **options)
     except Cancelled:
@@ -220,7 +220,7 @@ def upscale_after_process(result_path: str | None, enabled: bool,
     """When "Upscale 4x with AuraSR" is ticked, upscale the processed result in place."""
     if not enabled or result_path is None:
         return gr.skip(), gr.skip()
-    image = _decode(result_path, "result")
+    image = _decode(result_path, "result", trusted=True)
     result, timings = _run_upscaler(image, upscaling_factor=4, overlapping_tiles=overlapping_tiles,
                                     checkpoint=checkpoint, seed=None if seed is None else int(seed),
                                     session=request.session_hash if request else None,
@@ -233,7 +233,7 @@ def compare(source_path: str | None, result_path: str | None):
     """Screen-sized before/after pair and the download button for the full-resolution PNG."""
     if source_path is None or result_path is None:
         return gr.skip(), gr.skip()
-    result = _decode(result_path, "result")
+    result = _decode(result_path, "result", trusted=True)
     before = thumbnail(_decode(source_path, "image_url"), COMPARE_SIDE)
     after = thumbnail(result, COMPARE_SIDE)
     before = before.resize(after.size, Image.Resampling.LANCZOS)

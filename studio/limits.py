@@ -1,4 +1,4 @@
-"""Load limits: how much work of each kind runs at once, how much may wait, and how big a request may be.
+"""Load limits: how much work of each kind runs at once, and how big and how slow a request body may be.
 
 Three kinds of work compete for the CPU. Each has its own limit, so a long upscale never holds up a
 preview:
@@ -6,16 +6,16 @@ preview:
 * **preview** (the page's live preview on a ≤512 px proxy): Gradio's queue, concurrency id
   ``"preview"`` (see app.py);
 * **full** (full-resolution processing) and **upscale** (AuraSR): a :class:`Gate` each, entered by the
-  Gradio handlers and the JSON endpoints alike, so both APIs share one budget.
+  Gradio handlers, the JSON endpoints and the fal queue alike, so every API shares one budget.
 
-A gate lets ``concurrency`` callers in and up to ``waiting`` more wait; anyone beyond is refused at once
-with :class:`Busy` (HTTP 503 with ``Retry-After`` on the JSON API, a "busy, try again" message in the
-page) instead of piling up requests and their images in memory. Gradio's own queue is bounded too
-(:data:`GRADIO_QUEUE_SIZE`, for ``demo.queue(max_size=...)``).
+A gate never refuses: callers beyond its concurrency wait their turn (bursts queue up). What bounds the
+waiting is the caller's own queue: fal's queue refuses submissions beyond ``STUDIO_QUEUE_MAX`` with 429
+(:mod:`studio.fal.queue`), and Gradio's queue is bounded by :data:`GRADIO_QUEUE_SIZE`
+(``demo.queue(max_size=...)``).
 
-Environment: ``STUDIO_FULL_CONCURRENCY`` (1), ``STUDIO_FULL_QUEUE`` (4), ``STUDIO_UPSCALE_CONCURRENCY``
-(1), ``STUDIO_UPSCALE_QUEUE`` (2), ``STUDIO_GRADIO_QUEUE_SIZE`` (64), ``STUDIO_MAX_REQUEST_BYTES``
-(default: room for two ``data:`` URIs of the download cap).
+Environment: ``STUDIO_FULL_CONCURRENCY`` (1), ``STUDIO_UPSCALE_CONCURRENCY`` (1),
+``STUDIO_GRADIO_QUEUE_SIZE`` (64), ``STUDIO_MAX_REQUEST_BYTES`` (default: room for two ``data:`` URIs
+of the download cap), ``STUDIO_BODY_TIMEOUT`` (seconds to receive a whole request body, 60).
 """
 from __future__ import annotations
 
@@ -24,68 +24,47 @@ import json
 import threading
 from collections.abc import Iterator
 
-from starlette.requests import Request
+import anyio
+from starlette.requests import ClientDisconnect, Request
 
 from common.env import env_number
 from common.errors import InputError
 from .fetch import max_download_bytes
 
-
-class Busy(Exception):
-    """Too much work of one kind is running or waiting; the client should retry after a while."""
-
-    status = 503
-
-    def __init__(self, kind: str, retry_after: int):
-        super().__init__(f"The server is busy with other {kind} requests; please try again in "
-                         f"{retry_after} s.")
-        self.retry_after = retry_after
+DEFAULT_BODY_TIMEOUT = 60.0
 
 
 class Gate:
-    """At most ``concurrency`` callers inside at once and ``waiting`` more queued; more are refused.
+    """At most ``concurrency`` callers inside at once; the others wait (blocking their thread).
 
-    ``with gate.enter(): ...`` from a worker thread (waiting blocks the thread). The two halves can
-    also be used apart: :meth:`admitted` (never blocks, refuses with :class:`Busy`) around everything
-    the request holds, e.g. its body being read, and :meth:`running` (waits for a slot) around the work.
-    ``retry_after`` (seconds) is what a refused client is told to wait.
+    ``with gate.running(): ...`` from a worker thread. :attr:`concurrency` is the number of slots
+    (the fal queue sizes its worker pools from it); :attr:`waiting` is how many callers are waiting
+    right now, for progress messages.
     """
 
-    def __init__(self, kind: str, concurrency: int, waiting: int, retry_after: int):
-        self.kind, self.capacity, self.retry_after = kind, concurrency + waiting, retry_after
+    def __init__(self, kind: str, concurrency: int):
+        self.kind, self.concurrency = kind, concurrency
         self._slots = threading.Semaphore(concurrency)
         self._lock = threading.Lock()
-        self._admitted = 0
-
-    @contextlib.contextmanager
-    def admitted(self) -> Iterator[None]:
-        with self._lock:
-            if self._admitted >= self.capacity:
-                raise Busy(self.kind, self.retry_after)
-            self._admitted += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._admitted -= 1
+        self.waiting = 0
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        with self._slots:
+        with self._lock:
+            self.waiting += 1
+        try:
+            self._slots.acquire()
+        finally:
+            with self._lock:
+                self.waiting -= 1
+        try:
             yield
-
-    @contextlib.contextmanager
-    def enter(self) -> Iterator[None]:
-        with self.admitted(), self.running():
-            yield
+        finally:
+            self._slots.release()
 
 
-
-
-FULL = Gate("full-resolution", env_number("STUDIO_FULL_CONCURRENCY", 1, minimum=1),
-            env_number("STUDIO_FULL_QUEUE", 4, minimum=0), retry_after=5)
-UPSCALE = Gate("upscale", env_number("STUDIO_UPSCALE_CONCURRENCY", 1, minimum=1),
-               env_number("STUDIO_UPSCALE_QUEUE", 2, minimum=0), retry_after=30)
+FULL = Gate("full-resolution", env_number("STUDIO_FULL_CONCURRENCY", 1, minimum=1))
+UPSCALE = Gate("upscale", env_number("STUDIO_UPSCALE_CONCURRENCY", 1, minimum=1))
 #: Events waiting in Gradio's queue, all kinds together; beyond it Gradio answers "queue is full".
 GRADIO_QUEUE_SIZE = env_number("STUDIO_GRADIO_QUEUE_SIZE", 64, minimum=1)
 
@@ -95,19 +74,41 @@ def max_request_bytes() -> int:
     return env_number("STUDIO_MAX_REQUEST_BYTES", 2 * (max_download_bytes() * 4 // 3) + 2**20)
 
 
-async def read_json(request: Request) -> object:
-    """The request's JSON body, read under :func:`max_request_bytes` (413 beyond it, counted while
-    streaming) and parsed without letting a hostile nesting depth escape as a crash (422)."""
-    limit = max_request_bytes()
+def body_timeout() -> float:
+    """Seconds a client has to send its whole request body: env ``STUDIO_BODY_TIMEOUT`` or 60."""
+    return env_number("STUDIO_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, kind=float, minimum=0.001)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, read under :func:`max_request_bytes` (413 beyond it, counted while
+    streaming) and within :func:`body_timeout` (408), so a client dripping bytes cannot hold a
+    connection and its buffer for ever."""
+    limit, timeout = max_request_bytes(), body_timeout()
     declared = request.headers.get("content-length", "")
     too_large = InputError("body", f"the request body is larger than {limit:,} bytes", 413)
     if declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
+    try:
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+    except TimeoutError:
+        raise InputError("body", f"the request body did not arrive within {timeout:g} s "
+                                 f"({len(body):,} bytes received); send it faster or in a smaller "
+                                 "request", 408) from None
+    except ClientDisconnect:
+        raise InputError("body", "the client closed the connection before sending the whole body",
+                         400) from None
+    return bytes(body)
+
+
+async def read_json(request: Request) -> object:
+    """:func:`read_body` parsed as JSON, without letting a hostile nesting depth escape as a crash
+    (422)."""
+    body = await read_body(request)
     try:
         return json.loads(body)
     except (ValueError, RecursionError):

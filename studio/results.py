@@ -40,7 +40,8 @@ def cache_folder() -> Path:
 
 
 def save_png(image: Image.Image) -> tuple[Path, dict]:
-    """Write ``image`` as a PNG into Gradio's cache folder and return the path and its fal record.
+    """Write ``image`` as a PNG (with the ICC profile and EXIF in its ``info``, see
+    :func:`imaging.encode_png`) into Gradio's cache folder and return the path and its fal record.
 
     Writing straight into the cache means Gradio serves the file as is (no second copy) and the
     Blocks' ``delete_cache`` removes it later. The record's ``url`` is the server-relative address

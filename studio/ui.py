@@ -12,7 +12,7 @@ import gradio as gr
 
 from effects.schema import DEFAULTS, EFFECTS, FIELDS, SEED, Effect, Field
 
-from .components import FieldDropdown, FieldRadio, FieldSlider, ImageUpload
+from .components import FieldDropdown, FieldNumber, FieldRadio, FieldSlider, ImageUpload
 
 #: Enums with at most this many choices are radio buttons (all options visible); longer ones drop down.
 _RADIO_MAX = 3
@@ -61,8 +61,8 @@ def accordion_label(effect: Effect, enabled: bool) -> gr.Accordion:
 
 def make_seed_control(elem_id: str = SEED.name) -> gr.Number:
     """Our optional ``seed`` extension: empty means a fresh random draw per run."""
-    return gr.Number(value=SEED.default, precision=0, minimum=SEED.minimum, maximum=SEED.maximum,
-                     label=SEED.label, info=SEED.description, elem_id=elem_id)
+    return FieldNumber(value=SEED.default, precision=0, minimum=SEED.minimum, maximum=SEED.maximum,
+                       label=SEED.label, info=SEED.description, elem_id=elem_id)
 
 
 def _shown(field: Field, values: Mapping[str, object]) -> bool:

@@ -1,9 +1,10 @@
-"""Parser for fal's post-processing API document in ../shared/seeds (the contract the schema follows)."""
+"""Parser for fal's post-processing API document (its schema part, copied into tests/data): the contract
+the schema follows."""
 import json
 import re
 from pathlib import Path
 
-SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds" / "fal-post-processing-api.txt"
+SEED = Path(__file__).resolve().parent / "data" / "fal-post-processing-api.txt"
 
 
 def seed_fields() -> dict[str, dict]:

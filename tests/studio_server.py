@@ -33,6 +33,17 @@ def running_app() -> Iterator[str]:
         app.demo.close()
 
 
+def write_tiny_aurasr_cache(cache: Path) -> None:
+    """Both checkpoints (v1, v2) as tiny seeded models in a Hugging Face cache at ``cache``, for a
+    process run with ``HF_HUB_CACHE=<cache> HF_HUB_OFFLINE=1``."""
+    config = tiny_config()
+    for seed, (checkpoint, repo) in enumerate(REPOS.items()):
+        folder = cache.parent / f"{cache.name}-files-{checkpoint}"
+        write_checkpoint(folder, config, random_weights(AuraConfig.from_dict(config), seed))
+        write_hf_cache(cache, repo, {name: (folder / name).read_bytes()
+                                     for name in ("config.json", "model.safetensors")})
+
+
 @contextlib.contextmanager
 def tiny_aurasr_hub(cache: Path) -> Iterator[None]:
     """Both checkpoints (v1, v2) as tiny seeded models in an offline HF cache at ``cache``.
@@ -40,12 +51,7 @@ def tiny_aurasr_hub(cache: Path) -> Iterator[None]:
     The upscaler's real download path (``hf_hub_download``) runs against it. Cached models and
     sessions are dropped on entry and exit so no other test sees the tiny ones.
     """
-    config = tiny_config()
-    for seed, (checkpoint, repo) in enumerate(REPOS.items()):
-        folder = cache.parent / f"{cache.name}-files-{checkpoint}"
-        write_checkpoint(folder, config, random_weights(AuraConfig.from_dict(config), seed))
-        write_hf_cache(cache, repo, {name: (folder / name).read_bytes()
-                                     for name in ("config.json", "model.safetensors")})
+    write_tiny_aurasr_cache(cache)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_CACHE", str(cache))
         mp.setenv("HF_HUB_OFFLINE", "1")

@@ -24,7 +24,7 @@ from studio import presets
 from studio_server import running_app, tiny_aurasr_hub
 
 ROOT = Path(__file__).resolve().parent.parent
-AURA_SEED_DOC = ROOT.parent / "shared" / "seeds" / "fal-aura-sr-api.txt"
+AURA_SEED_DOC = ROOT / "tests" / "data" / "fal-aura-sr-api.txt"
 PRESET_FILES = sorted(presets.PRESETS_DIR.glob("*.json"))
 EXAMPLE = ROOT / "examples" / "chelsea.png"
 

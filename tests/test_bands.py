@@ -192,3 +192,21 @@ def test_input_is_not_modified_and_no_effect_is_a_copy():
     assert out is not rgb and np.array_equal(out, rgb)
     apply_in_bands(rgb, _calls(validate({**ALL_ON, "seed": 3}), rgb, None, 1.0), band_rows=3)
     assert np.array_equal(rgb, before)
+
+
+def test_on_effect_hears_every_effect_in_order_before_it_runs():
+    rgb = image(40, 20, 1)
+    calls = _calls(validate({**ALL_ON, "seed": 1}), rgb, None, 1.0)
+    heard = []
+    apply_in_bands(rgb, calls, band_rows=4, on_effect=heard.append)
+    assert heard == [effect.key for effect, _ in calls]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_glow(key):
+        if key == "glow":
+            raise Stop
+    work = rgb.copy()
+    with pytest.raises(Stop):
+        apply_in_bands(work, calls, band_rows=4, overwrite_input=True, on_effect=stop_at_glow)

@@ -1,4 +1,4 @@
-"""Blur effect (effects.md §1.4): gaussian with zero padding, Kuwahara with the node's quirks."""
+"""Blur effect (docs/decisions.md §1.4): gaussian with zero padding, Kuwahara with the node's quirks."""
 import math
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Color correction (effects.md §1.2): bit-exact against a plain Pillow + OpenCV reading of the node."""
+"""Color correction (docs/decisions.md §1.2): bit-exact against a plain Pillow + OpenCV reading of the node."""
 from pathlib import Path
 
 import cv2
@@ -8,7 +8,7 @@ from PIL import Image, ImageEnhance, ImageStat
 
 from effects.color_correction import _blend_lut, _pillow_luma_mean, color_correction
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+IMAGES = Path(__file__).resolve().parents[1] / "examples"
 NEUTRAL = dict(temperature=0.0, brightness=0.0, contrast=0.0, saturation=0.0, gamma=1.0)
 
 
@@ -176,7 +176,7 @@ def test_neutral_is_exact_on_grey_levels_and_truncates_between_levels():
 
 def test_neutral_on_colours_only_ever_drops_one_level_like_the_node():
     # Not an identity: the HLS and HSV round trips land just below some levels and the final
-    # truncation drops them (about a quarter of all values; effects.md §1.2 says "quantised").
+    # truncation drops them (about a quarter of all values; docs/decisions.md §1.2 says "quantised").
     image = _photo("coffee", (0, 0, 160, 120))
     out = color_correction(image, **NEUTRAL)
     np.testing.assert_array_equal(out, literal_color_correct(image, **NEUTRAL))

@@ -1,4 +1,4 @@
-"""Dissolve (effects.md §1.8, Decision (d)): per-element dither, keep image where U < factor."""
+"""Dissolve (docs/decisions.md §1.8, docs/decisions.md (d)): per-element dither, keep image where U < factor."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Dodge & burn (effects.md §1.9) with the image as its own mask (Decision (c))."""
+"""Dodge & burn (docs/decisions.md §1.9) with the image as its own mask (docs/decisions.md (c))."""
 import numpy as np
 import pytest
 

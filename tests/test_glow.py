@@ -1,4 +1,4 @@
-"""Glow effect (effects.md §1.10): out = clip(x + I * blur(x)), kernel sigma r/3, zero padding."""
+"""Glow effect (docs/decisions.md §1.10): out = clip(x + I * blur(x)), kernel sigma r/3, zero padding."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Film grain (effects.md §1.1, §6): statistical parity of ``modern`` with a literal reading of the
+"""Film grain (docs/decisions.md §1.1, §6): statistical parity of ``modern`` with a literal reading of the
 reference FilmGrain, determinism, and the contract of our own five styles."""
 import itertools
 

@@ -1,6 +1,6 @@
 """Hostile input through both API styles of the running app: every refusal is a 4xx (or a readable
-Gradio error) naming the field, never a 500, a traceback or a local path; busy answers carry
-Retry-After; files outside the app's cache are never served; and normal requests still work after.
+Gradio error) naming the field, never a 500, a traceback or a local path; a held slot makes requests
+wait, not fail; files outside the app's cache are never served; and normal requests still work after.
 """
 import base64
 import http.server
@@ -268,62 +268,42 @@ def test_deeply_nested_preset_file_is_a_clear_error():
 
 # --- load limits ---------------------------------------------------------------------------------
 
-def test_gate_admits_waits_and_refuses():
-    gate = limits.Gate("test", concurrency=1, waiting=1, retry_after=7)
+def test_gate_lets_one_in_and_the_others_wait_their_turn():
+    gate = limits.Gate("test", concurrency=1)
     inside, release, order = threading.Event(), threading.Event(), []
 
     def holder():
-        with gate.enter():
+        with gate.running():
             order.append("first in")
             inside.set()
             release.wait(10)
 
-    def waiter():
-        with gate.enter():
-            order.append("second in")
+    def waiter(name):
+        with gate.running():
+            order.append(name)
 
     first = threading.Thread(target=holder)
     first.start()
     assert inside.wait(10)
-    second = threading.Thread(target=waiter)
-    second.start()
+    waiters = [threading.Thread(target=waiter, args=(f"waiter {i}",)) for i in range(5)]
+    for thread in waiters:
+        thread.start()
     deadline = time.monotonic() + 10
-    while gate._admitted < 2 and time.monotonic() < deadline:  # the waiter has been admitted
+    while gate.waiting < 5 and time.monotonic() < deadline:  # all five are waiting, none refused
         time.sleep(0.01)
-    with pytest.raises(limits.Busy) as info:
-        with gate.enter():
-            pass
-    assert info.value.retry_after == 7 and "busy with other test requests" in str(info.value)
-    assert order == ["first in"]
+    assert gate.waiting == 5 and order == ["first in"]
     release.set()
-    first.join(10)
-    second.join(10)
-    assert order == ["first in", "second in"]
-    with gate.enter():  # free again
+    for thread in (first, *waiters):
+        thread.join(10)
+    assert order[0] == "first in" and sorted(order[1:]) == [f"waiter {i}" for i in range(5)]
+    assert gate.waiting == 0
+    with gate.running():  # free again
         pass
-
-
-@pytest.mark.parametrize("route, gate", [("post-processing", limits.FULL), ("aura-sr", limits.UPSCALE)])
-def test_json_busy_is_503_with_retry_after(server, monkeypatch, route, gate):
-    monkeypatch.setattr(gate, "capacity", 0)
-    r = post(server, route, {"image_url": data_uri(SMALL_PNG)})
-    assert r.status_code == 503
-    assert r.headers["retry-after"] == str(gate.retry_after)
-    assert "busy" in r.json()["detail"] and "try again" in r.json()["detail"]
-    # Refused before its body is read: an over-large body gets the same 503, not a 413.
-    monkeypatch.setenv("STUDIO_MAX_REQUEST_BYTES", "10")
-    assert post(server, route, {"image_url": data_uri(SMALL_PNG)}).status_code == 503
-
-
-def test_gradio_busy_is_a_readable_error(client, monkeypatch):
-    monkeypatch.setattr(limits.FULL, "capacity", 0)
-    assert_app_error(lambda: client.predict(image_url=handle_file(EXAMPLE), api_name="/process"),
-                     "busy with other full-resolution requests", "try again")
 
 
 def test_running_upscale_does_not_block_full_processing(server, client):
     # Hold the only upscale slot, as a long upscale would; full processing and its gate are separate.
-    with limits.UPSCALE.enter():
+    with limits.UPSCALE.running():
         r = post(server, "post-processing", {"image_url": data_uri(SMALL_PNG), "enable_solarize": True})
         assert r.status_code == 200
         path, _ = client.predict(image_url=handle_file(EXAMPLE), api_name="/process")
@@ -355,7 +335,7 @@ def test_long_upscale_does_not_block_previews(server, client, tmp_path):
     source = {"path": upload, "orig_name": "photo.png", "meta": {"_type": "gradio.FileData"}}
     small = tmp_path / "small.png"
     small.write_bytes(SMALL_PNG)
-    with limits.UPSCALE.enter():  # the slot a long upscale would hold
+    with limits.UPSCALE.running():  # the slot a long upscale would hold
         job = client.submit(image_url=handle_file(small), api_name="/upscale")  # waits for the slot
         _page_event(server, config, "hardening1", "make_proxy", {"source": source})
         for contrast in (10, 20, 30):

@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import effects
 from common.errors import InputError
@@ -107,7 +107,7 @@ def test_truncated_png():
     b"\x89PN",
 ])
 def test_not_an_allowed_image(data):
-    _refused(data, 415, "not an image in a supported format", "PNG, JPEG, GIF, WebP, BMP or TIFF")
+    _refused(data, 415, "not an image in a supported format", "PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC/HEIF or AVIF")
 
 
 def test_empty():
@@ -207,12 +207,19 @@ def test_exif_orientation_applied():
 
 
 def test_damaged_exif_still_oriented_and_safe_downstream():
-    # Orientation 6 next to a rational tag holding text: Pillow's own exif_transpose raises on this
-    # (it re-serialises the whole EXIF block); decode_image keeps only the orientation.
+    # Orientation 6 next to a rational tag (WhitePoint) holding text: Pillow's own exif_transpose
+    # raises on this (it re-serialises the whole EXIF block); decode_image applies the orientation
+    # and keeps the block without that colour tag (the result carries its own profile).
     exif = _exif([(0x0112, 3, 1, struct.pack("<HH", 6, 0)), (0x013F, 2, 4, b"abc\x00")])
+    with pytest.raises(TypeError):
+        ImageOps.exif_transpose(Image.open(io.BytesIO(_oriented_jpeg(exif))))
     image, warnings = decode_image(_oriented_jpeg(exif), field="image_url")
     assert image.size == (20, 40) and warnings == []
-    assert effects.process(image, {}).size == (20, 40)  # the pipeline's own EXIF pass now works too
+    assert dict(image.getexif()) == {0x0112: 1}
+    out = effects.process(image, {})  # the pipeline's own EXIF pass works too
+    carried = Image.Exif()
+    carried.load(out.info["exif"])
+    assert out.size == (20, 40) and dict(carried) == {0x0112: 1}
 
 
 @pytest.mark.parametrize("image, fmt", [
@@ -234,3 +241,19 @@ def test_sniff_format():
     assert sniff_format(b"\xff\xd8\xff\xe0") == "JPEG"
     assert sniff_format(b"MM\x00*\0\0\0\x08") == "TIFF"
     assert sniff_format(b"") is None
+
+
+# --- HEIC/HEIF and AVIF (ISO base media files) ---------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_iso_media_formats_are_capped_truncation_checked_and_first_frame(fmt):
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 80, 3), dtype=np.uint8))
+    data = _encode(image, fmt, quality=80)
+    decoded, warnings = decode_image(data, field="image_url")
+    assert decoded.size == (80, 64) and decoded.mode == "RGB" and warnings == []
+    _refused(data, 413, "80×64 (5120 pixels)", "limit is 5000 pixels", max_pixels=5000)
+    _refused(data[:40], 400, f"{fmt} header is corrupt or truncated")
+    assert "corrupt or truncated" in _refused(data[: len(data) // 2], 400)
+    frames = _encode(image, fmt, save_all=True, append_images=[image, image])
+    assert decode_image(frames, field="image_url")[1] == [
+        "image_url: animated or multi-frame image (3 frames); only the first frame is used"]

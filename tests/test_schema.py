@@ -1,4 +1,4 @@
-"""The schema table against fal's own API document (parsed, not restated) and effects.md §3."""
+"""The schema table against fal's own API document (parsed, not restated) and docs/decisions.md §3."""
 import pytest
 
 from effects.schema import DEFAULTS, EFFECTS, FIELDS, FIELDS_BY_NAME, IMAGE_URL, SEED
@@ -33,7 +33,7 @@ def test_example_request_body_is_all_defaults():
     assert body == {k: v for k, v in body.items() if DEFAULTS[k] == v}
 
 
-RANGES = {  # effects.md §3, row by row
+RANGES = {  # docs/decisions.md §3, row by row
     "grain_intensity": (0, 1), "grain_scale": (1, 100), "temperature": (-100, 100),
     "brightness": (-100, 100), "contrast": (-100, 100), "saturation": (-100, 100), "gamma": (0.2, 2.2),
     "red_shift": (-20, 20), "green_shift": (-20, 20), "blue_shift": (-20, 20), "blur_radius": (0, 31),

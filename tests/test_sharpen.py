@@ -1,4 +1,4 @@
-"""Sharpen effect (effects.md §1.11): basic box-Laplacian, smart (bilateral + PIL Sharpness), CAS."""
+"""Sharpen effect (docs/decisions.md §1.11): basic box-Laplacian, smart (bilateral + PIL Sharpness), CAS."""
 import math
 
 import cv2

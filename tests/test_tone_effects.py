@@ -1,5 +1,5 @@
 """Per-pixel effects: chromatic (§1.3), vignette (§1.5), parabolize (§1.6), tint (§1.7),
-solarize (§1.12), desaturate (§1.13). Expected values are worked out by hand from effects.md."""
+solarize (§1.12), desaturate (§1.13). Expected values are worked out by hand from docs/decisions.md."""
 import math
 
 import numpy as np
@@ -12,7 +12,7 @@ from effects.solarize import solarize
 from effects.tint import TINT_MODES, tint
 from effects.vignette import vignette
 
-# fal's enums, copied from the API page (shared/seeds/fal-post-processing-api.txt).
+# fal's enums, copied from the API page (tests/data/fal-post-processing-api.txt).
 FAL_TINT_MODES = ["sepia", "red", "green", "blue", "cyan", "magenta", "yellow", "purple", "orange",
                   "warm", "cool", "lime", "navy", "vintage", "rose", "teal", "maroon", "peach",
                   "lavender", "olive"]

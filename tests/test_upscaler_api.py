@@ -24,6 +24,8 @@ import upscaler
 import upscaler.runtime
 import upscaler.weights
 from upscaler import CheckpointError, TileModel, WeightsUnavailableError, register_model, upscale
+from common.env import ConfigError
+from common.errors import InputError
 from upscaler.config import AuraConfig
 
 FILES = ("config.json", "model.safetensors")
@@ -152,7 +154,7 @@ def test_missing_cache_names_repo_file_and_fixes(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "fal/AuraSR" in msg and "config.json" in msg
     assert "HF_HUB_OFFLINE" in msg and "HF_TOKEN" in msg and "HF_HUB_CACHE" in msg
-    assert "huggingface-cli download fal/AuraSR config.json model.safetensors" in msg
+    assert "hf download fal/AuraSR config.json model.safetensors" in msg
 
 
 def test_missing_weights_file_names_it(tmp_path, monkeypatch, tiny_files):
@@ -343,37 +345,39 @@ def test_exif_orientation_is_applied(nearest_probe):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"upscaling_factor": 2}, "upscaling_factor must be one of 4; got 2"),
-        ({"upscaling_factor": True}, "upscaling_factor must be one of 4; got True"),
-        ({"checkpoint": "v3"}, "checkpoint must be one of v1, v2; got 'v3'"),
-        ({"overlapping_tiles": "yes"}, "overlapping_tiles must be true or false; got 'yes'"),
-        ({"seed": -1}, "seed must be a non-negative integer or None; got -1"),
-        ({"seed": 1.5}, "seed must be a non-negative integer or None; got 1.5"),
+        ({"upscaling_factor": 2}, "upscaling_factor: 2 is not one of 4"),
+        ({"upscaling_factor": True}, "upscaling_factor: True is not one of 4"),
+        ({"checkpoint": "v3"}, "checkpoint: 'v3' is not one of 'v1', 'v2'"),
+        ({"overlapping_tiles": "maybe"}, "overlapping_tiles: must be true or false, got 'maybe'"),
+        ({"seed": -1}, "seed: -1 is out of range; allowed [0, 4294967295]"),
+        ({"seed": 1.5}, "seed: must be an integer, got 1.5 (a number with a fraction)"),
     ],
 )
-def test_bad_arguments_are_value_errors_naming_the_field(kwargs, message):
-    with pytest.raises(ValueError) as err:
+def test_bad_arguments_are_validation_errors_naming_the_field(kwargs, message):
+    with pytest.raises(upscaler.ValidationError) as err:
         upscale(photo(4, 4), **kwargs)
-    assert str(err.value) == message
+    assert str(err.value).startswith(message)
     assert err.value.field == next(iter(kwargs))  # the JSON API reports it as the 422's field
 
 
 def test_non_image_and_empty_image_are_rejected():
-    with pytest.raises(ValueError, match="image must be a PIL image; got ndarray"):
+    with pytest.raises(TypeError, match="image must be a PIL image; got ndarray"):
         upscale(np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(ValueError, match=r"image is empty \(0x5 pixels\)"):
+    with pytest.raises(InputError, match=r"image_url: the image is empty \(0x5 pixels\)") as err:
         upscale(Image.new("RGB", (0, 5)))
+    assert err.value.status == 400
 
 
 def test_too_large_input_is_refused_with_size_cap_and_env_var(monkeypatch):
     monkeypatch.setenv("AURASR_MAX_INPUT_PIXELS", "100")
     assert upscaler.max_input_pixels() == 100
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(InputError) as err:
         upscale(photo(11, 10))
     assert str(err.value) == (
-        "image of 11x10 = 110 pixels is larger than the 100-pixel limit of this machine "
+        "image_url: the image of 11x10 = 110 pixels is larger than the 100-pixel limit of this machine "
         "(set AURASR_MAX_INPUT_PIXELS to change it)"
     )
+    assert err.value.status == 413
 
 
 def test_default_input_cap_follows_available_ram(monkeypatch):
@@ -387,9 +391,9 @@ def test_default_input_cap_follows_available_ram(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["AURASR_MAX_INPUT_PIXELS", "AURASR_BATCH"])
-def test_bad_env_values_are_reported(monkeypatch, name):
+def test_bad_env_values_are_config_errors(monkeypatch, name):
     monkeypatch.setenv(name, "lots")
-    with pytest.raises(ValueError, match=f"{name}='lots' is not valid; allowed values: an integer >= 1"):
+    with pytest.raises(ConfigError, match=f"{name} must be an integer >= 1, got 'lots'"):
         upscale(photo(4, 4))
 
 
@@ -437,9 +441,15 @@ def test_cpu_forced_by_env_skips_the_cuda_probe(monkeypatch):
     assert upscaler.batch_size() == 1
 
 
-def test_auto_device_is_cpu_here_and_silent(monkeypatch, capfd):
+def test_auto_device_probes_silently_and_falls_back_to_cpu(monkeypatch, capfd):
     monkeypatch.setenv("AURASR_DEVICE", "auto")
     upscaler.runtime.cuda_available.cache_clear()
+    # The real probe, whatever this machine has (a loadable CUDA provider or not), prints nothing.
+    assert upscaler.runtime.device() == ("cuda" if upscaler.runtime.cuda_available() else "cpu")
+    assert capfd.readouterr() == ("", "")
+    # Without a CUDA provider (plain onnxruntime, e.g. on macOS) auto means CPU.
+    upscaler.runtime.cuda_available.cache_clear()
+    monkeypatch.setattr(upscaler.runtime.ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     assert upscaler.runtime.device() == "cpu"
     assert upscaler.runtime.providers() == ["CPUExecutionProvider"]
     out, err = capfd.readouterr()
@@ -448,15 +458,16 @@ def test_auto_device_is_cpu_here_and_silent(monkeypatch, capfd):
     register_model("v1", probe_model("nearest", tile=8, z_dim=4))
     assert upscale(photo(3, 3))[0].size == (12, 12)
     assert capfd.readouterr() == ("", "")
+    upscaler.runtime.cuda_available.cache_clear()  # the next probe is a real one again
 
 
 def test_cuda_required_but_unavailable_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(upscaler.runtime, "cuda_available", lambda: False)
     monkeypatch.setenv("AURASR_DEVICE", "cuda")
-    with pytest.raises(RuntimeError, match="AURASR_DEVICE=cuda but onnxruntime's CUDA provider cannot be loaded"):
+    with pytest.raises(ConfigError, match="AURASR_DEVICE=cuda but onnxruntime's CUDA provider cannot be loaded"):
         upscaler.runtime.device()
     monkeypatch.setenv("AURASR_DEVICE", "gpu")
-    with pytest.raises(ValueError, match="AURASR_DEVICE='gpu' is not valid; allowed values: auto, cpu, cuda"):
+    with pytest.raises(ConfigError, match="AURASR_DEVICE='gpu' is not valid; allowed values: auto, cpu, cuda"):
         upscaler.runtime.device()
 
 

@@ -88,7 +88,7 @@ def test_no_padding_on_tile_multiples_and_only_bottom_right():
 
 
 def test_tile_counts_match_the_reference_figures():
-    # Spec §1.4: pass 1 + pass 2 tiles for 256², 512², 1024², 2048².
+    # docs/decisions.md, Upscaler: pass 1 + pass 2 tiles for 256², 512², 1024², 2048².
     assert tile_counts(256, 256, 64, True) == (16, 25)
     assert tile_counts(512, 512, 64, True) == (64, 81)
     assert tile_counts(1024, 1024, 64, True) == (256, 289)

@@ -16,6 +16,10 @@ AURASR_BATCH
 AURASR_MAX_INPUT_PIXELS
     Largest accepted input, in pixels (width x height). Default: see :func:`max_input_pixels`.
 
+A value that is not valid raises :class:`common.env.ConfigError` naming the variable (a deployment
+problem: the servers answer it with a logged 5xx). The options of :func:`upscale` are declared in
+:mod:`upscaler.schema` and checked by :func:`validate`.
+
 Model hook (tests, probes): :func:`register_model` serves a checkpoint name from any
 :class:`TileModel` (an ONNX builder with the AuraSR I/O signature) instead of the Hub weights.
 """
@@ -34,31 +38,36 @@ import onnxruntime as ort
 import psutil
 from PIL import Image
 
-from imaging import to_float_rgb
+from common.env import ConfigError, env_number
+from common.errors import InputError
+from common.fields import ValidationError, coerce
+from imaging import metadata, to_float_rgb
 from upscaler.config import CheckpointError
 from upscaler.graph import INPUT_NAMES, OUTPUT_NAME, build_model
-from upscaler.runtime import create_session, device, env_int
-from upscaler.tiling import SCALE, upscale_array, to_uint8
-from upscaler.weights import REPOS, WeightsUnavailableError, load_checkpoint
+from upscaler.runtime import create_session, device
+from upscaler.schema import (CHECKPOINT, CHECKPOINTS, FIELDS, OPTIONS, OVERLAPPING_TILES, SEED,
+                             UPSCALING_FACTOR, UPSCALING_FACTORS, validate)
+from upscaler.tiling import upscale_array, to_uint8
+from upscaler.weights import WeightsUnavailableError, load_checkpoint
 
 __all__ = [
     "CHECKPOINTS",
+    "FIELDS",
+    "OPTIONS",
     "UPSCALING_FACTORS",
     "CheckpointError",
-    "OptionError",
+    "ConfigError",
     "TileModel",
+    "ValidationError",
     "WeightsUnavailableError",
     "batch_size",
-    "check_options",
     "load_model",
     "max_input_pixels",
     "preload",
     "register_model",
     "upscale",
+    "validate",
 ]
-
-CHECKPOINTS = tuple(REPOS)
-UPSCALING_FACTORS = (SCALE,)
 
 # Peak working memory per input pixel, overlapped mode: two float32 RGB canvases at 16x the pixels
 # (384 B), the two blend weight maps and their sum (192 B), uint8 output and its PIL copy (96 B),
@@ -105,7 +114,7 @@ def register_model(checkpoint: str, model: TileModel | None) -> None:
 
     Drops the cached sessions of that checkpoint. Meant for tests and probe models.
     """
-    _check_checkpoint(checkpoint)
+    coerce(CHECKPOINT, checkpoint)
     with _lock:
         for key in [key for key in _sessions if key[0] == checkpoint]:
             del _sessions[key]
@@ -118,7 +127,7 @@ def register_model(checkpoint: str, model: TileModel | None) -> None:
 def preload(checkpoint: str, progress: Callable[[int, int], None] | None = None) -> None:
     """Fetch and check a checkpoint now (no-op when it is loaded or registered), so that a caller can
     show the first ~2.5 GB download with ``progress(bytes_done, bytes_total)`` before upscaling."""
-    _check_checkpoint(checkpoint)
+    coerce(CHECKPOINT, checkpoint)
     with _lock:
         if checkpoint not in _models:
             _models[checkpoint] = load_model(checkpoint, progress)
@@ -139,7 +148,7 @@ def _session(checkpoint: str, batch: int) -> tuple[TileModel, ort.InferenceSessi
 
 def batch_size() -> int:
     """Tiles per ``session.run``: ``AURASR_BATCH``, else 8 on CUDA and 1 on CPU."""
-    return env_int("AURASR_BATCH", 8 if device() == "cuda" else 1)
+    return env_number("AURASR_BATCH", 8 if device() == "cuda" else 1)
 
 
 def max_input_pixels() -> int:
@@ -150,45 +159,16 @@ def max_input_pixels() -> int:
     working memory per input pixel (the overlapped mode's float32 canvases at 16x the pixels).
     """
     ram_cap = int(psutil.virtual_memory().available * _RAM_SHARE) // _BYTES_PER_INPUT_PIXEL
-    return env_int("AURASR_MAX_INPUT_PIXELS", min(_TIME_CAP_PIXELS[device()], ram_cap))
-
-
-class OptionError(ValueError):
-    """An option of :func:`upscale` is not allowed; ``field`` names it, ``detail`` says what is."""
-
-    def __init__(self, field: str, detail: str):
-        super().__init__(f"{field} {detail}")
-        self.field, self.detail = field, detail
-
-
-def _check_checkpoint(checkpoint: object) -> None:
-    if checkpoint not in CHECKPOINTS:
-        raise OptionError("checkpoint", f"must be one of {', '.join(CHECKPOINTS)}; got {checkpoint!r}")
-
-
-def check_options(*, upscaling_factor: object, overlapping_tiles: object, checkpoint: object,
-                  seed: object = None) -> None:
-    """Raise :class:`OptionError` for the first option of :func:`upscale` that is not allowed.
-
-    Lets a server refuse a request before it fetches or decodes the image.
-    """
-    if isinstance(upscaling_factor, bool) or upscaling_factor not in UPSCALING_FACTORS:
-        raise OptionError("upscaling_factor", f"must be one of {', '.join(map(str, UPSCALING_FACTORS))}; "
-                                              f"got {upscaling_factor!r}")
-    _check_checkpoint(checkpoint)
-    if not isinstance(overlapping_tiles, bool):
-        raise OptionError("overlapping_tiles", f"must be true or false; got {overlapping_tiles!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise OptionError("seed", f"must be a non-negative integer or None; got {seed!r}")
+    return env_number("AURASR_MAX_INPUT_PIXELS", min(_TIME_CAP_PIXELS[device()], ram_cap))
 
 
 def upscale(
     image: Image.Image,
     *,
-    upscaling_factor: int = 4,
-    overlapping_tiles: bool = False,
-    checkpoint: str = "v1",
-    seed: int | None = None,
+    upscaling_factor: int = UPSCALING_FACTOR.default,
+    overlapping_tiles: bool = OVERLAPPING_TILES.default,
+    checkpoint: str = CHECKPOINT.default,
+    seed: int | None = SEED.default,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Image.Image, dict]:
     """Upscale ``image`` 4x with AuraSR, as fal's ``fal-ai/aura-sr``.
@@ -198,6 +178,7 @@ def upscale(
     image : PIL.Image.Image
         Any mode. EXIF orientation is applied first. Alpha (if any) is upscaled separately with
         Lanczos and re-attached, so RGBA/LA/PA/transparent-P inputs give RGBA, everything else RGB.
+        The result carries the source's RGB ICC profile and EXIF (:func:`imaging.metadata`).
     upscaling_factor : int
         Must be 4 (fal: "more coming soon").
     overlapping_tiles : bool
@@ -219,27 +200,32 @@ def upscale(
 
     Raises
     ------
-    ValueError
-        Bad ``upscaling_factor``, ``checkpoint``, ``overlapping_tiles``, ``seed`` or ``image`` (not a PIL
-        image, empty, or larger than :func:`max_input_pixels`).
+    ValidationError
+        Bad ``upscaling_factor``, ``checkpoint``, ``overlapping_tiles`` or ``seed`` (the checks of
+        :func:`validate`, field-named).
+    InputError
+        ``image`` empty (400) or larger than :func:`max_input_pixels` (413), as field ``image_url``.
+    TypeError
+        ``image`` is not a PIL image.
     WeightsUnavailableError
         The checkpoint is neither cached nor downloadable.
-    CheckpointError
-        The checkpoint files are corrupt or do not match their config.
+    CheckpointError, ConfigError
+        The checkpoint files are corrupt or do not match their config; an ``AURASR_*`` variable is
+        not valid (both are deployment problems, :class:`CheckpointError` is a :class:`ConfigError`).
     """
-    check_options(upscaling_factor=upscaling_factor, overlapping_tiles=overlapping_tiles,
-                  checkpoint=checkpoint, seed=seed)
+    options = validate({"upscaling_factor": upscaling_factor, "overlapping_tiles": overlapping_tiles,
+                        "checkpoint": checkpoint, "seed": seed})
+    overlapping_tiles, checkpoint, seed = (options[k] for k in ("overlapping_tiles", "checkpoint", "seed"))
     if not isinstance(image, Image.Image):
-        raise ValueError(f"image must be a PIL image; got {type(image).__name__}")
+        raise TypeError(f"image must be a PIL image; got {type(image).__name__}")
     width, height = image.size
     if width < 1 or height < 1:
-        raise ValueError(f"image is empty ({width}x{height} pixels)")
+        raise InputError("image_url", f"the image is empty ({width}x{height} pixels)", 400)
     cap = max_input_pixels()
     if width * height > cap:
-        raise ValueError(
-            f"image of {width}x{height} = {width * height} pixels is larger than the {cap}-pixel limit of this "
-            f"machine (set AURASR_MAX_INPUT_PIXELS to change it)"
-        )
+        raise InputError(
+            "image_url", f"the image of {width}x{height} = {width * height} pixels is larger than the "
+            f"{cap}-pixel limit of this machine (set AURASR_MAX_INPUT_PIXELS to change it)", 413)
 
     t0 = time.perf_counter()
     batch = batch_size()
@@ -265,5 +251,6 @@ def upscale(
     result = Image.fromarray(to_uint8(out), "RGB")
     if alpha is not None:
         result.putalpha(Image.fromarray(alpha).resize(result.size, Image.Resampling.LANCZOS))
+    result.info.update(metadata(image))
     t4 = time.perf_counter()
     return result, {"load": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "postprocess": t4 - t3}

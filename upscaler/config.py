@@ -17,14 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from common.env import ConfigError
+
 # Hard-coded in the reference UnetUpsampler (not a constructor argument).
 BLOCKS_PER_LEVEL = 6
 # Hard-coded FeedForward expansion of the reference Transformer.
 FF_MULT = 4
 
 
-class CheckpointError(ValueError):
-    """A checkpoint's tensors do not match the module structure implied by its config."""
+class CheckpointError(ConfigError):
+    """A checkpoint's files are unreadable or do not match the structure implied by its config: a
+    deployment problem (the servers answer it with a logged 5xx), never the client's."""
 
 
 @dataclass(frozen=True)

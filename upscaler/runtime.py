@@ -5,9 +5,11 @@ Environment variables
 AURASR_DEVICE
     ``auto`` (default): use CUDA when onnxruntime-gpu's CUDA provider actually loads on this machine,
     otherwise CPU, without printing onnxruntime's loader errors. ``cpu``: always CPU (skips the probe).
-    ``cuda``: require CUDA; raises ``RuntimeError`` if the provider cannot be loaded.
+    ``cuda``: require CUDA; raises ``ConfigError`` if the provider cannot be loaded.
 AURASR_THREADS
     Intra-op threads for onnxruntime. Default 0 lets onnxruntime use one thread per physical core.
+
+A value that is not valid raises :class:`common.env.ConfigError` naming the variable.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from common.env import ConfigError, env_number
 from upscaler.graph import session_config
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -65,13 +68,13 @@ def device() -> str:
     """Device the sessions run on, ``"cuda"`` or ``"cpu"``, from ``AURASR_DEVICE`` and the CUDA probe."""
     wanted = os.environ.get("AURASR_DEVICE", "auto").strip().lower() or "auto"
     if wanted not in DEVICES:
-        raise ValueError(f"AURASR_DEVICE={wanted!r} is not valid; allowed values: {', '.join(DEVICES)}")
+        raise ConfigError(f"AURASR_DEVICE={wanted!r} is not valid; allowed values: {', '.join(DEVICES)}")
     if wanted == "cpu":
         return "cpu"
     if cuda_available():
         return "cuda"
     if wanted == "cuda":
-        raise RuntimeError(
+        raise ConfigError(
             "AURASR_DEVICE=cuda but onnxruntime's CUDA provider cannot be loaded "
             "(needs onnxruntime-gpu with matching CUDA/cuDNN libraries and a GPU); "
             "unset AURASR_DEVICE or set it to cpu"
@@ -82,23 +85,6 @@ def device() -> str:
 def providers() -> list[str]:
     """onnxruntime provider list for :func:`device` (CPU is always the fallback)."""
     return [_CUDA, _CPU] if device() == "cuda" else [_CPU]
-
-
-def env_int(name: str, default: int, minimum: int = 1) -> int:
-    """``int(os.environ[name])`` when set, ``default`` when unset or empty.
-
-    Anything else than an integer ≥ ``minimum`` raises ``ValueError`` naming the variable.
-    """
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise ValueError(f"{name}={raw!r} is not valid; allowed values: an integer >= {minimum}")
-    return value
 
 
 def create_session(model: onnx.ModelProto, initializers: dict[str, np.ndarray]) -> ort.InferenceSession:
@@ -123,7 +109,7 @@ def create_session(model: onnx.ModelProto, initializers: dict[str, np.ndarray]) 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = env_int("AURASR_THREADS", 0, minimum=0)  # 0 = auto
+    options.intra_op_num_threads = env_number("AURASR_THREADS", 0, minimum=0)  # 0 = auto
     options.inter_op_num_threads = 1
     chosen = providers()
     # onnxruntime's CPU arena makes batch-1 runs ~20% faster (per-sample conv weights are reused

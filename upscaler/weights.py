@@ -84,7 +84,7 @@ def fetch(checkpoint: str, filename: str, revision: str | None = None,
         raise WeightsUnavailableError(
             f"AuraSR checkpoint {checkpoint!r}: cannot get {filename} of Hugging Face repo {repo} "
             f"({type(exc).__name__}: {exc}). To fix: go online (and unset HF_HUB_OFFLINE), set HF_TOKEN "
-            f"if access is refused, pre-download with `huggingface-cli download {repo} {CONFIG_FILE} "
+            f"if access is refused, pre-download with `hf download {repo} {CONFIG_FILE} "
             f"{WEIGHTS_FILE}`, or point HF_HUB_CACHE at a cache that holds them."
         ) from exc
 
