@@ -37,20 +37,11 @@ def apply(rgb: np.ndarray, request: Request, *, dissolve_image: np.ndarray | Non
     """
     rgb = np.ascontiguousarray(rgb, dtype=np.float32)
     calls = _calls(request, dissolve_image, seed, scale)
+    # A proxy (scale < 1) is small and goes whole through effects.proxy: its scaled effects read
+    # other neighbourhoods and global statistics than the band plan provides.
     if scale == 1:
         return apply_in_bands(rgb, calls, on_effect=on_effect)
-    return _proxy(rgb, calls, scale, on_effect)
-
-
-def _proxy(rgb: np.ndarray, calls: list[tuple[Effect, dict]], scale: float,
-           on_effect: Callable[[str], None] | None) -> np.ndarray:
-    """A proxy (scale < 1) is small and goes whole through effects.proxy: its scaled effects read
-    other neighbourhoods and global statistics than the band plan provides. It is quick, so
-    ``on_effect`` hears of all its effects before it starts."""
-    for effect, _ in calls:
-        if on_effect is not None:
-            on_effect(effect.key)
-    return proxy.apply(rgb, calls, scale)
+    return proxy.apply(rgb, calls, scale, on_effect=on_effect)
 
 
 def _calls(request: Request, dissolve_image: np.ndarray | None, seed: int | None,
@@ -104,7 +95,7 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
     else:
         other = None if other is None else to_float_rgb(other)[0]
         calls = _calls(request, other, None, scale)
-        out[..., :3] = quantize_half_up(_proxy(rgb, calls, scale, on_effect))
+        out[..., :3] = quantize_half_up(proxy.apply(rgb, calls, scale, on_effect=on_effect))
     if alpha is not None:
         out[..., 3] = alpha
     result = Image.fromarray(out, "RGB" if alpha is None else "RGBA")
