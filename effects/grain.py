@@ -68,8 +68,10 @@ _OCTAVES = 4
 _FIXED_ONE = 16384
 # The analog style's noise blur, in pixels.
 _ANALOG_SIGMA = 0.7
-# Bins of the noise histogram over [-1, 0] in a scaled grain's clip-bias table.
+# Bins of the noise histogram over [-1, 0] in a scaled grain's clip-bias table, and the levels
+# of its table of the modern style's mean by value (steps of 1/4096: far below one 8-bit level).
 _BINS = 1024
+_LEVELS = 4096
 # The newspaper style's two tones.
 _PAPER, _INK = np.float32(0.93), np.float32(0.1)
 
@@ -407,7 +409,8 @@ def _downscaled_grain(image: np.ndarray, field: np.ndarray, i: float, style: str
     analog style's blurred noise, whose energy sits at low frequencies). So
     ``out = mu + g (y - mu)``.
 
-    ``v`` and ``A`` are read off the style itself (run with the noise 0 and +-1/64), and
+    ``v`` and ``A`` are read off the style itself (run with the noise 0 and +-1/64; for
+    ``modern`` they are the image and the intensity, and ``mu`` is a table by value), and
     ``mu = v + A (P(-v/A) - P(-(1-v)/A))`` with ``P(t) = E[(t - n)+]`` of the noise's own
     distribution (symmetric, so the upper clip mirrors the lower one). The field is normalised by
     the range expected at full resolution (:func:`_expected_half_range`), not by the proxy's own,
@@ -420,14 +423,6 @@ def _downscaled_grain(image: np.ndarray, field: np.ndarray, i: float, style: str
         return add_noise(image, Noise(noise_field, -half, half, 0, (h, w)), i, style)
 
     y = styled(field)
-    if style == "modern":  # v and A known: the image and the intensity
-        v, amplitude = image, np.float32(i)
-    else:
-        v = styled(np.zeros_like(field))
-        step = np.full_like(field, max(1, half // 64))
-        inverse_step = np.float32(half / float(step[0, 0]))
-        amplitude = np.maximum(styled(step) - v, v - styled(-step)) * inverse_step
-
     # P(t) = t C(t) - (sum of n below t) from the noise's histogram, on _BINS + 1 points of
     # t in [-1, 0] (n's lower half: P vanishes below -1 and v in [0, 1] never needs t > 0).
     codes = np.clip((field.astype(np.int32) + half) * _BINS // half, 0, 2 * _BINS - 1)
@@ -447,11 +442,25 @@ def _downscaled_grain(image: np.ndarray, field: np.ndarray, i: float, style: str
         position += 0.5
         return np.take(partial, position.astype(np.int32))
 
-    safe = np.maximum(amplitude, np.float32(1e-6))
-    mean = p_of(-v / safe)
-    mean -= p_of((v - 1) / safe)
-    mean *= amplitude
-    mean += v
+    def clip_mean(v: np.ndarray, amplitude: np.ndarray | np.float32) -> np.ndarray:
+        safe = np.maximum(amplitude, np.float32(1e-6))
+        mean = p_of(-v / safe)
+        mean -= p_of((v - 1) / safe)
+        mean *= amplitude
+        mean += v
+        return mean
+
+    if style == "modern":
+        # v is the image and A the intensity: mu is a function of the value, read from a table.
+        levels = np.linspace(0.0, 1.0, _LEVELS + 1, dtype=np.float32)
+        index = image * np.float32(_LEVELS)
+        index += 0.5
+        mean = np.take(clip_mean(levels, np.float32(i)), index.astype(np.int32))
+    else:
+        v = styled(np.zeros_like(field))
+        step = np.full_like(field, max(1, half // 64))
+        inverse_step = np.float32(half / float(step[0, 0]))
+        mean = clip_mean(v, np.maximum(styled(step) - v, v - styled(-step)) * inverse_step)
     gain = downscaled_noise_gain(scale)
     if style == "analog":
         gain *= _blurred_noise_gain(_ANALOG_SIGMA, scale)

@@ -6,7 +6,7 @@ grain and dissolve also shrink their noise to what survives the downscale. What 
 can handle is noise that *later* effects see. At full resolution a later effect meets the noise at
 full per-pixel strength (a sharpen amplifies it tenfold and clips it, glow and dodge clip it,
 solarize flips noisy pixels across its threshold), and only the final downscale averages the
-result. So from the first noise effect that has enabled effects after it, the proxy carries two
+result. So from the last noise effect that has enabled effects after it, the proxy carries two
 antithetic versions of the image, ``y+ = m + d`` and ``y- = m - d``:
 
 * the noise effect makes them at full per-pixel strength (``grain_pair``, ``dissolve_pair``: the
@@ -24,7 +24,6 @@ antithetic versions of the image, ``y+ = m + d`` and ``y- = m - d``:
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 
 import cv2
@@ -49,21 +48,19 @@ def apply(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], scale: float,
     """``effect.function(image, **kwargs)`` for each call in order, on a proxy ``scale`` times the
     size of the full image (every call's kwargs carry that ``scale`` when its effect needs it).
     ``on_effect(key)`` is called before each effect runs."""
+    # The pair starts at the last noise effect with effects after it: an earlier one's noise is
+    # already shrunk by its own effect (measured on all 13 stacked: as close as starting at the
+    # first, for half the work).
+    start = max((k for k, (effect, _) in enumerate(calls[:-1]) if effect.key in _PAIRS),
+                default=len(calls))
     pair = None
     for k, (effect, kwargs) in enumerate(calls):
         if on_effect is not None:
             on_effect(effect.key)
-        if pair is None:
-            if effect.key in _PAIRS and k < len(calls) - 1:
-                pair = _PAIRS[effect.key](rgb, **kwargs)
-            else:
-                rgb = effect.function(rgb, **kwargs)
-        elif effect.key in _PAIRS:
-            # The same draws for both versions (a copy of the generator for the first), so the
-            # second noise is antithetic too.
-            plus, minus = pair
-            same = {**kwargs, "rng": copy.deepcopy(kwargs["rng"])}
-            pair = (_PAIRS[effect.key](plus, **same)[0], _PAIRS[effect.key](minus, **kwargs)[1])
+        if k < start:
+            rgb = effect.function(rgb, **kwargs)
+        elif k == start:
+            pair = _PAIRS[effect.key](rgb, **kwargs)
         elif "scale" in effect.needs:
             plus, minus = pair
             mean = cv2.addWeighted(plus, 0.5, minus, 0.5, 0.0)
@@ -72,10 +69,11 @@ def apply(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], scale: float,
             if effect.key not in _NOISE_DOMINATED:
                 # Content through the scaled effect; the noise's response and the bias its
                 # clipping adds from the effect at full-resolution parameters.
-                mean = effect.function(mean, **kwargs) - effect.function(mean, **full)
-                pair = (plus + mean, minus + mean)
-            else:
-                pair = (plus, minus)
+                content = effect.function(mean, **kwargs)
+                content -= effect.function(mean, **full)
+                plus += content
+                minus += content
+            pair = (plus, minus)
         else:
             pair = tuple(effect.function(version, **kwargs) for version in pair)
     if pair is None:
