@@ -380,6 +380,8 @@ def _dissolve_step(function, kwargs, shape, each, align) -> Step:
     words_per_row = shape[1] * 3 / 2  # one float32 draw per element, two per 64-bit word
 
     other = kwargs["other"]
+    if isinstance(other, Image.Image):
+        other.load()  # here, not lazily in several workers at once
 
     def apply(x: np.ndarray, top: int, _) -> np.ndarray:
         if isinstance(other, np.ndarray):
