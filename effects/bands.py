@@ -15,14 +15,14 @@ The result equals applying each effect function to the whole image, bit for bit:
   place (a band is written once no other band still has to read its rows).
 * **Halos.** The head reads ``reach`` rows beyond the band on each side (its radius) and the
   extra rows are dropped after it. (Per-pixel effects before a head end the previous stage rather
-  than being recomputed for the halo rows: one more pass over memory costs less.) At the true top and
-  bottom the band simply ends there, so the effect applies its own border rule (zero padding,
+  than being recomputed for the halo rows: one more pass over memory costs less.) At the true top
+  and bottom the band simply ends there, so the effect applies its own border rule (zero padding,
   reflection) exactly as on the whole image. Vertical chromatic shifts wrap around: their extra
   rows are taken from the opposite edge. Bands are full width, so columns need nothing.
 * **Global quantities** are found first. Grain's noise field is drawn band by band into one int16
   field, and its min and max normalise every band alike. A stage whose first effect needs a
   statistic of its input (color correction's mean luma for contrast, the value range that scales
-  smart sharpen's bilateral filter) gets it from the previous stage, which measures each band it
+  smart sharpen's bilateral filter in OpenCV 4.x) gets it from the previous stage, which measures each band it
   writes. Smart sharpen sees the whole image's value range through a few extra rows holding it,
   appended beyond the rows any kept pixel reads.
 * **Randomness.** Grain and dissolve take the same draws as on the whole image: each band uses a
@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
 from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -80,7 +80,7 @@ class Step:
     wrap: bool = False
     measure: Callable[[np.ndarray], Any] | None = None
     combine: Callable[[list], Any] | None = None
-    key: str = ""  # the effect's
+    key: str = ""  # the effect's key, for on_effect
 
 
 @dataclass
@@ -103,8 +103,8 @@ def apply_in_bands(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], *,
     ``rgb`` is float32 H×W×3, C-contiguous. Returns a new float32 image, or, with ``into`` (uint8
     H×W×C, C >= 3), writes :func:`imaging.quantize_half_up` of it into ``into[..., :3]`` and returns
     ``into``. Dissolve's ``other`` may be a PIL image of the same size, from
-    :func:`upright_for_bands`, instead of its float32 array: its rows are then converted band by band. ``overwrite_input`` lets
-    ``rgb`` serve as a work buffer once read. ``band_rows``
+    :func:`upright_for_bands`, instead of its float32 array: its rows are then converted band by
+    band. ``overwrite_input`` lets ``rgb`` serve as the work image once read. ``band_rows``
     overrides the band height (rounded up to whole alignment steps), for tests. ``on_effect(key)``
     is called for each effect before the stage that runs it starts (it may raise to stop).
     """
