@@ -1,9 +1,11 @@
 """Post-processing Studio: fal's ``post-processing`` and ``aura-sr`` endpoints as a Gradio app.
 
 The page (live preview, presets, process, upscale), the Gradio API endpoints ``/process`` and
-``/upscale``, and the plain JSON endpoints ``POST /api/post-processing`` and ``POST /api/aura-sr``, all
+``/upscale``, the plain JSON endpoints ``POST /api/post-processing`` and ``POST /api/aura-sr``, and
+fal's own protocol under ``/fal/`` (:mod:`studio.fal`: queue, run, storage, webhooks, API keys), all
 on one server. ``python app.py`` serves on ``GRADIO_SERVER_NAME``:``GRADIO_SERVER_PORT`` (default
-127.0.0.1:7860); tests import ``demo`` and call :func:`launch`. No model is loaded before it is needed.
+127.0.0.1:7860), over https with ``STUDIO_SSL_CERTFILE``/``STUDIO_SSL_KEYFILE``; tests import ``demo``
+and call :func:`launch`. No model is loaded and no data directory is touched before it is needed.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@
 Every image of the INPUT files and folders gets the preset (a fal request body) plus the ``--set``
 overrides, then optionally AuraSR 4x, and is written as PNG under DIR (see :mod:`batch.plan` for
 the naming rules). A file that fails is named with its reason and the others go on. Exit status: 0
-all done, 1 some file failed, 2 bad options (preset, override, second image, upscaler, Ray missing).
+all done, 1 some file failed, 2 bad options (preset, override, second image, upscaler options) or a
+batch that could not run (Ray missing or failing, upscaler weights missing), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from effects import keep_freed_buffers, validate
+from effects import validate
 from imaging import decode_image
 
 from .plan import Job, plan
@@ -31,19 +32,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m effects",
                                      description="Apply a post-processing preset to image files and folders.")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    parser.add_argument("--preset", type=Path, help="JSON request body (fal field names)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument("--preset", type=Path, metavar="FILE", help="JSON request body (fal field names)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override one field; repeatable, e.g. --set grain_intensity=0.6")
     parser.add_argument("--recursive", action="store_true", help="also the subfolders of folder inputs")
     parser.add_argument("--skip-existing", action="store_true",
                         help="leave outputs that already exist as they are (resume a job)")
-    parser.add_argument("--upscale", metavar="CHECKPOINT", help="AuraSR 4x after the effects: v1 or v2")
+    parser.add_argument("--upscale", metavar="v1|v2", help="AuraSR 4x after the effects, with this checkpoint")
     parser.add_argument("--overlapping-tiles", action="store_true",
                         help="with --upscale: second pass on shifted tiles, no seams, about 2x the time")
     parser.add_argument("--ray", action="store_true",
                         help="run on Ray: the cluster at RAY_ADDRESS, else a local Ray")
-    parser.add_argument("--dissolve-image", type=Path, help="second image when dissolve is enabled")
+    parser.add_argument("--dissolve-image", type=Path, metavar="FILE", help="second image when dissolve is enabled")
     return parser.parse_args(argv)
 
 
@@ -77,7 +78,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         import upscaler  # only with --upscale: plain effects runs never load onnxruntime
 
         try:
-            upscaler.validate({"overlapping_tiles": args.overlapping_tiles, "checkpoint": args.upscale,
+            upscaler.validate({"checkpoint": args.upscale, "overlapping_tiles": args.overlapping_tiles,
                                "seed": request.get("seed")})
         except upscaler.ValidationError as err:
             raise ValueError(f"--upscale: {err}") from None
@@ -96,7 +97,6 @@ def _in_process(settings: Settings, jobs: list[Job]) -> Iterator[Outcome]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    keep_freed_buffers()  # one image after another: reuse the buffers
     start = time.perf_counter()
     try:
         settings = _settings(args)
@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = Counter(done=0, skipped=len(jobs) - len(todo), failed=len(refused))
     for name, reason in refused:
         print(f"failed: {name}: {reason}", file=sys.stderr)
+    if not jobs and not refused:
+        print("nothing to do: no images in the inputs (folders need --recursive for their subfolders)",
+              file=sys.stderr)
 
     if args.ray:
         from . import on_ray
@@ -123,12 +126,23 @@ def main(argv: list[str] | None = None) -> int:
             if outcome.note:
                 tqdm.write(f"note: {outcome.name}: {outcome.note}", file=sys.stderr)
             bar.update()
-    except (ValueError, RuntimeError) as err:  # the batch as a whole: no Ray, upscaler weights missing
+    except (ValueError, RuntimeError) as err:  # the batch as a whole: no Ray, Ray failed, no weights
         bar.close()
         print(f"error: {err}", file=sys.stderr)
+        _summary(counts, start, args.out)
         return 2
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted: finished outputs are complete; run again with --skip-existing to resume",
+              file=sys.stderr)
+        _summary(counts, start, args.out)
+        return 130
     bar.close()
+    _summary(counts, start, args.out)
+    return 1 if counts["failed"] else 0
+
+
+def _summary(counts: Counter, start: float, out: Path) -> None:
     elapsed = time.perf_counter() - start
     print(f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']} in {elapsed:.1f} s "
-          f"({counts['done'] / elapsed:.2f} files/s); outputs in {args.out}", file=sys.stderr)
-    return 1 if counts["failed"] else 0
+          f"({counts['done'] / elapsed:.2f} files/s); outputs in {out}", file=sys.stderr)

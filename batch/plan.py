@@ -12,7 +12,8 @@ Rules (the README's batch section says the same):
   ``x.png`` in one folder), each of them keeps its extension in the output name (``x.jpg.png``,
   ``x.png.png``); inputs that still collide after that (the same file name given from two folders)
   fail with the reason, the others go on.
-* The same file reached twice (a folder and a file in it) is processed once.
+* The same file reached twice (a folder and a file in it) is processed once; an input whose output
+  would be itself (``in/x.png`` with ``--out in``) fails.
 """
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ _HEAD = 16  # bytes read to recognise an image by its magic number
 
 @dataclass(frozen=True)
 class Job:
-    """One file to process: ``source`` path, ``target`` output path, ``name`` for messages (the path as
-    the user reached it). Plain strings, so a job travels to Ray workers as a row."""
+    """One file to process: ``source`` and ``target`` (output) as absolute paths, ``name`` for messages
+    (the path as the user reached it). Plain strings, so a job travels to Ray workers as a row."""
 
     source: str
     target: str
@@ -94,8 +95,11 @@ def plan(inputs: list[Path], out: Path, *, recursive: bool = False) -> tuple[lis
     for (source, relative), target in zip(wanted, targets):
         if isinstance(target, str):
             refused.append((str(source), target))
+        elif (out / target).resolve() == source.resolve():
+            refused.append((str(source), "the output would replace this input; choose another --out"))
         else:
-            jobs.append(Job(str(source), str(out / target), str(source)))
+            # Absolute paths: Ray workers do not run in this process's working directory.
+            jobs.append(Job(str(source.absolute()), str((out / target).absolute()), str(source)))
     return jobs, refused
 
 

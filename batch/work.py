@@ -17,7 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from effects import process, validate
+from common.env import ConfigError
+from effects import keep_freed_buffers, process, validate
 from imaging import decode_image, encode_png
 
 #: Field name of the second image in messages (the command line's option).
@@ -54,15 +55,19 @@ class Worker:
     """
 
     def __init__(self, settings: Settings):
+        keep_freed_buffers()  # one image after another in this process: reuse the buffers
         self.settings = settings
         self.request = validate(settings.params)
         self.dissolve: Image.Image | None = None
         self.error = ""
+        # Fields whose errors are about the file itself: its name already starts the message.
+        self._file_fields = {DISSOLVE_FIELD}
         if settings.dissolve_image is not None:
             self.dissolve, _ = decode_image(settings.dissolve_image, field=DISSOLVE_FIELD)
         if settings.upscale:
             import upscaler  # only here: `effects` alone must not need the upscaler
 
+            self._file_fields.add(upscaler.schema.IMAGE_URL.name)  # the upscaler's name for the image
             try:
                 upscaler.preload(settings.upscale)
             except (RuntimeError, ValueError, OSError) as err:  # weights unavailable or corrupt
@@ -81,17 +86,21 @@ class Worker:
         except OSError as err:  # reading or writing a file
             return Outcome(name, "failed", f"{err.strerror or err}{f' ({err.filename})' if err.filename else ''}")
         except ValueError as err:  # refused image (imaging.InputError), request or upscaler limit
-            return Outcome(name, "failed", str(err).removeprefix(f"{name}: "))
+            field = getattr(err, "field", None)
+            prefix = f"{field}: " if field == name or field in self._file_fields else ""
+            return Outcome(name, "failed", str(err).removeprefix(prefix))
+        except ConfigError as err:  # e.g. a bad AURASR_* variable: the batch's setup, said as it is
+            return Outcome(name, "failed", f"configuration: {err}")
         except Exception as err:  # a bug must not stop the other files; say what it was
             return Outcome(name, "failed", f"internal error: {type(err).__name__}: {err}")
         notes = [note] if note else []
-        notes += sorted({f"ignored damaged data ({w.message})" for w in caught})
+        notes += sorted({f"decoder warning, the image was still read: {w.message}" for w in caught})
         return Outcome(name, "done", note="; ".join(notes))
 
     def _render(self, source: Path, target: Path, name: str) -> str:
         # The caps of the app apply to local files too (STUDIO_MAX_PIXELS, 50 MP by default): a
         # downloaded folder can hold a decompression bomb as easily as an upload.
-        image, warnings = decode_image(source.read_bytes(), field=name)
+        image, notes = decode_image(source.read_bytes(), field=name)
         result = process(image, self.request, dissolve_image=self.dissolve)
         if self.settings.upscale:
             import upscaler
@@ -99,7 +108,7 @@ class Worker:
             result, _ = upscaler.upscale(result, checkpoint=self.settings.upscale, seed=self.request.get("seed"),
                                          overlapping_tiles=self.settings.overlapping_tiles)
         write_atomic(target, encode_png(result))
-        return "; ".join(w.removeprefix(f"{name}: ") for w in warnings)
+        return "; ".join(note.removeprefix(f"{name}: ") for note in notes)
 
 
 def write_atomic(target: Path, data: bytes) -> None:

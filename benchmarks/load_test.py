@@ -16,8 +16,9 @@ preview latency under 1 s while 4 full-resolution requests run.
 ``--burst N`` drives fal's queue instead: N jobs submitted at once to ``POST /fal/queue/...`` (every
 fifth an ``aura-sr`` 4x upscale of a 64x64 crop, the others ``post-processing`` of the 1 MP photo with
 the preset), while the ``--clients - --full`` preview clients go on until the last job is done. Prints
-jobs/s, p50/p95 time in the queue (accepted → taken by a worker) and in work (taken → done, fetching
-and waiting for the CPU slot included), read from the server's job store, and the previews' latency.
+jobs/s, p50/p95 time in the queue (accepted → taken by a worker), in work (taken → done, fetching
+and waiting for the CPU slot included) and in the slot (decode → done), read from the server's job
+store and job logs, and the previews' latency.
 AuraSR runs the tiny test model (tests/tiny_aurasr.py): the figures measure the queue, not the GAN.
 
 Usage: ``python benchmarks/load_test.py [--clients 8] [--full 4] [--seconds 30] [--burst 100]
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import datetime
 import io
 import json
 import os
@@ -243,8 +245,9 @@ def burst(url: str, photo: Path, count: int) -> list[str]:
         return list(pool.map(submit, range(count)))
 
 
-def finished_jobs(data_dir: Path, ids: list[str], timeout: float) -> list[sqlite3.Row]:
-    """The job store's rows of ``ids`` once all are done (read from the server's SQLite file)."""
+def finished_jobs(data_dir: Path, ids: list[str], timeout: float) -> list[dict]:
+    """The job store's rows of ``ids`` once all are done (read from the server's SQLite file), each
+    with ``slot``: seconds from its first line logged inside the CPU slot ("decode ...") to its last."""
     conn = sqlite3.connect(f"file:{data_dir / 'studio.sqlite3'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     marks = ",".join("?" * len(ids))
@@ -254,25 +257,33 @@ def finished_jobs(data_dir: Path, ids: list[str], timeout: float) -> list[sqlite
             rows = conn.execute(f"SELECT * FROM fal_jobs WHERE id IN ({marks}) AND state = 'done'",
                                 ids).fetchall()
             if len(rows) == len(ids) or time.monotonic() > deadline:
-                return rows
+                return [{**row, "slot": _slot_seconds(conn, row["id"])} for row in rows]
             time.sleep(0.5)
     finally:
         conn.close()
 
 
-def print_burst(rows: list[sqlite3.Row], count: int) -> None:
+def _slot_seconds(conn: sqlite3.Connection, job_id: str) -> float:
+    stamps = [datetime.datetime.fromisoformat(r[0]) for r in conn.execute(
+        "SELECT timestamp FROM fal_logs WHERE job_id = ? AND (message LIKE 'decode %' OR n = "
+        "(SELECT MAX(n) FROM fal_logs WHERE job_id = ?)) ORDER BY n", (job_id, job_id))]
+    return (stamps[-1] - stamps[0]).total_seconds()
+
+
+def print_burst(rows: list[dict], count: int) -> None:
     span = max(r["finished"] for r in rows) - min(r["created"] for r in rows)
     failed = [r for r in rows if r["status_code"] != 200]
     print(f"queue burst: {count} jobs submitted at once, {len(rows)} done in {span:.1f} s = "
           f"{len(rows) / span:.2f} jobs/s, {len(failed)} not 200 "
           f"{sorted({r['status_code'] for r in failed}) if failed else ''}")
-    print(f"{'app':28} {'jobs':>5} {'queue p50':>10} {'queue p95':>10} {'work p50':>9} {'work p95':>9}")
+    print(f"{'app':24} {'jobs':>4} {'queue p50':>10} {'queue p95':>10} {'work p50':>9} {'work p95':>9} "
+          f"{'slot p50':>9} {'slot p95':>9}")
     for app in sorted({r["app_id"] for r in rows}):
         mine = [r for r in rows if r["app_id"] == app]
-        queued = [r["started"] - r["created"] for r in mine]
-        work = [r["finished"] - r["started"] for r in mine]
-        print(f"{app:28} {len(mine):5d} {statistics.median(queued):9.2f}s {percentile(queued, 95):9.2f}s "
-              f"{statistics.median(work):8.2f}s {percentile(work, 95):8.2f}s")
+        columns = ([r["started"] - r["created"] for r in mine], [r["finished"] - r["started"] for r in mine],
+                   [r["slot"] for r in mine])
+        print(f"{app:24} {len(mine):4d} " + " ".join(
+            f"{statistics.median(c):9.2f}s {percentile(c, 95):8.2f}s" for c in columns))
 
 
 # --- main ---------------------------------------------------------------------------------------------

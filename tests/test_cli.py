@@ -2,7 +2,6 @@
 skipped, per-file failures without tracebacks, --skip-existing and atomic writes, --set/--preset,
 --upscale with the tiny AuraSR checkpoint from an offline HF cache, option errors."""
 import json
-import os
 import subprocess
 import sys
 import warnings
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from batch_inputs import TOP_LEVEL, TREE_FAILURES, TREE_OUTPUTS, picture, tiny_hub, tree
 from hf_cache import use_hf_cache
-from PIL import Image
+from PIL import Image, ImageCms
 
 import batch.work
 import upscaler
@@ -86,6 +85,24 @@ def test_same_name_from_two_places_fails_without_overwriting(tmp_path, capsys):
     assert "done 0, skipped 0, failed 2" in err  # one/x.png named twice counts once
 
 
+def test_a_folder_without_images_says_so(tmp_path, capsys):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    picture(4, 4, 0).save(tmp_path / "in" / "sub" / "a.png")
+    assert main([str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to do: no images in the inputs" in err and "done 0, skipped 0, failed 0" in err
+
+
+def test_an_output_never_replaces_its_input(tmp_path, capsys):
+    picture(5, 4, 0).save(tmp_path / "x.png")
+    picture(5, 4, 1).save(tmp_path / "y.jpg")
+    before = (tmp_path / "x.png").read_bytes()
+    assert main([str(tmp_path), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"failed: {tmp_path / 'x.png'}: the output would replace this input; choose another --out" in err
+    assert (tmp_path / "x.png").read_bytes() == before and (tmp_path / "y.png").exists()
+
+
 def test_named_files_and_missing_inputs(tmp_path, capsys):
     good = tmp_path / "a.png"
     picture(5, 4, 0).save(good)
@@ -103,7 +120,19 @@ def test_damaged_exif_is_processed_with_a_note(inputs, tmp_path, capsys):
     main([str(inputs / "badexif.jpg"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert (tmp_path / "o" / "badexif.png").exists() and "done 1, skipped 0, failed 0" in err
-    assert "note: " in err and "ignored damaged data" in err and "Traceback" not in err
+    assert "note: " in err and "decoder warning, the image was still read: Truncated File Read" in err and "Traceback" not in err
+
+
+def test_outputs_keep_the_profile_and_exif_upright(tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "TestCam", 6  # Make, orientation: rotate 90° clockwise to view
+    picture(8, 6, 0).save(tmp_path / "cam.jpg", quality=95, icc_profile=icc, exif=exif.tobytes())
+    assert main([str(tmp_path / "cam.jpg"), "--out", str(tmp_path / "o"), "--set", "enable_solarize=true"]) == 0
+    with Image.open(tmp_path / "o" / "cam.png") as out:
+        assert out.size == (6, 8)  # upright
+        assert out.info["icc_profile"] == icc
+        assert out.getexif()[0x010F] == "TestCam" and out.getexif().get(0x0112, 1) == 1
 
 
 def test_skip_existing_resumes_without_rewriting(inputs, tmp_path, capsys):
@@ -234,8 +263,8 @@ def test_upscale_limit_is_a_per_file_error(tmp_path, tiny_upscaler, monkeypatch,
     monkeypatch.setenv("AURASR_MAX_INPUT_PIXELS", "100")
     assert main([str(tmp_path), "--out", str(tmp_path / "out"), "--upscale", "v1"]) == 1
     err = capsys.readouterr().err
-    assert (f"failed: {tmp_path / 'big.png'}: image_url: the image of 20x20 = 400 pixels is larger than "
-            "the 100-pixel limit of this machine (set AURASR_MAX_INPUT_PIXELS to change it)") in err
+    assert (f"failed: {tmp_path / 'big.png'}: the image of 20x20 = 400 pixels is larger than the 100-pixel "
+            "limit of this machine (set AURASR_MAX_INPUT_PIXELS to change it)") in err
     assert Image.open(tmp_path / "out" / "small.png").size == (40, 24)
 
 
@@ -255,3 +284,33 @@ def test_runs_as_a_module(inputs, tmp_path):
     assert done.returncode == 1
     assert f"done {len(TOP_LEVEL)}, skipped 0, failed {len(TREE_FAILURES)}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_plain_effects_runs_never_import_the_upscaler_or_ray(tmp_path):
+    picture(5, 4, 0).save(tmp_path / "a.png")
+    script = ("import sys; from effects.__main__ import main; "
+              f"code = main([{str(tmp_path / 'a.png')!r}, '--out', {str(tmp_path / 'o')!r}]); "
+              "print(code, sorted(m for m in ('upscaler', 'onnxruntime', 'ray') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.stdout.strip() == "0 []", done.stderr
+
+
+def test_ctrl_c_ends_with_the_summary_and_a_resume_hint(inputs, tmp_path, monkeypatch, capsys):
+    real = batch.work.Worker.__call__
+    calls = []
+
+    def interrupted_at_the_third(self, *job):
+        calls.append(job)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *job)
+
+    monkeypatch.setattr(batch.work.Worker, "__call__", interrupted_at_the_third)
+    assert main([str(inputs), "--out", str(tmp_path / "out"), "--set", "seed=1"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: finished outputs are complete; run again with --skip-existing to resume" in err
+    assert "done 2, skipped 0, failed 0" in err  # the two files before the interruption
+    assert "Traceback" not in err and not list((tmp_path / "out").glob(".*.partial"))
+    monkeypatch.setattr(batch.work.Worker, "__call__", real)
+    assert main([str(inputs), "--out", str(tmp_path / "out"), "--skip-existing"]) == 1
+    assert f"done {len(TOP_LEVEL) - 2}, skipped 2, failed {len(TREE_FAILURES)}" in capsys.readouterr().err

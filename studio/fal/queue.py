@@ -56,8 +56,10 @@ DEFAULT_QUEUE_MAX = 1000
 DEFAULT_FETCH_WORKERS = 8
 #: Queue workers yield the CPU to the page: a preview is interactive, a queued job is not.
 WORKER_NICENESS = 10
-#: fal's ``error_type`` of a failed job, by status (others: "client_error" / "server_error").
-ERROR_TYPES = {400: "request_cancelled", 422: "validation_error"}
+#: fal's ``error_type`` of a failed job, by status (others: "client_error" / "server_error"; a
+#: cancelled job: :data:`CANCELLED_TYPE`).
+ERROR_TYPES = {422: "validation_error"}
+CANCELLED_TYPE = "request_cancelled"
 #: The status and body of a job cancelled before it started.
 CANCELLED = (400, {"detail": "the request was cancelled"})
 
@@ -153,7 +155,7 @@ class Queue:
         if job is not None and job.state != DONE:
             logger.info("job %s: cancellation requested", job_id)
             if job.state != "running":
-                self._finish(job, *CANCELLED, inference_time=None)
+                self._finish(job, *CANCELLED, inference_time=None, cancelled=True)
             self._notify(job_id)
         return job
 
@@ -224,7 +226,7 @@ class Queue:
         log = self._logger(job)
         again = f" (attempt {job.attempts})" if job.attempts > 1 else ""
         log(f"{job.app_id}: starting{again}")
-        start = time.perf_counter()
+        start, cancelled = time.perf_counter(), False
         try:
             answer = work.execute(job.app_id, json.loads(self.store.body(job.id)), log=log,
                                   cancelled=self._cancelled(job), store_image=_file_record(job))
@@ -233,7 +235,8 @@ class Queue:
         except Exception as exc:
             status, answer = work.public_error(exc)
             log(f"failed with status {status}: {_summary(answer)}", "ERROR")
-        self._finish(job, status, answer, time.perf_counter() - start)
+            cancelled = isinstance(exc, work.Cancelled)
+        self._finish(job, status, answer, time.perf_counter() - start, cancelled=cancelled)
 
     def _run_inline(self, job: Job, body: object, store_image: Callable,
                     done: concurrent.futures.Future) -> None:
@@ -262,9 +265,10 @@ class Queue:
             return current is None or current.cancel_requested
         return cancelled
 
-    def _finish(self, job: Job, status: int, answer: object, inference_time: float | None) -> None:
+    def _finish(self, job: Job, status: int, answer: object, inference_time: float | None, *,
+                cancelled: bool = False) -> None:
         error = None if status == 200 else f"Invalid status code: {status}"
-        error_type = None if status == 200 else ERROR_TYPES.get(
+        error_type = None if status == 200 else CANCELLED_TYPE if cancelled else ERROR_TYPES.get(
             status, "client_error" if status < 500 else "server_error")
         if not self.store.finish(job.id, status_code=status, result=answer, error=error,
                                  error_type=error_type, inference_time=inference_time):

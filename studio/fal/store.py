@@ -248,6 +248,11 @@ class SQLiteJobStore:
                 "SELECT id FROM fal_jobs WHERE state = ? AND finished < ?", (DONE, finished_before))]
             self._conn.executemany("DELETE FROM fal_logs WHERE job_id = ?", [(i,) for i in ids])
             self._conn.executemany("DELETE FROM fal_jobs WHERE id = ?", [(i,) for i in ids])
+            live = {r[0] for r in self._conn.execute("SELECT id FROM fal_jobs WHERE durable")}
+        # Inputs of no job: a crash between writing one and recording its job (or mid-write).
+        for path in self._inputs.glob("*.json*") if self._inputs.is_dir() else ():
+            if path.name.split(".")[0] not in live and path.stat().st_mtime < finished_before:
+                path.unlink(missing_ok=True)
         return ids
 
     def _input(self, job_id: str) -> Path:
