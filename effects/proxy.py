@@ -63,16 +63,18 @@ def apply(rgb: np.ndarray, calls: Sequence[tuple[Effect, dict]], scale: float,
             pair = _PAIRS[effect.key](rgb, **kwargs)
         elif "scale" in effect.needs:
             plus, minus = pair
-            mean = cv2.addWeighted(plus, 0.5, minus, 0.5, 0.0)
             full = {**kwargs, "scale": 1.0}
-            plus, minus = effect.function(plus, **full), effect.function(minus, **full)
             if effect.key not in _NOISE_DOMINATED:
                 # Content through the scaled effect; the noise's response and the bias its
                 # clipping adds from the effect at full-resolution parameters.
+                mean = cv2.addWeighted(plus, 0.5, minus, 0.5, 0.0)
+                plus, minus = effect.function(plus, **full), effect.function(minus, **full)
                 content = effect.function(mean, **kwargs)
                 content -= effect.function(mean, **full)
                 plus += content
                 minus += content
+            else:
+                plus, minus = effect.function(plus, **full), effect.function(minus, **full)
             pair = (plus, minus)
         else:
             pair = tuple(effect.function(version, **kwargs) for version in pair)
