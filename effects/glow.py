@@ -40,5 +40,8 @@ def glow(image: np.ndarray, *, glow_intensity: float, glow_radius: int,
         kernel = scaled_kernel(kernel, scale)
     blurred = zero_padded_separable(image, kernel)
     out = cv2.scaleAdd(blurred, glow_intensity, image)
-    # x >= 0, blur >= 0 and I >= 0, so only the upper clip can bite.
-    return np.minimum(out, 1.0, out=out)
+    # x >= 0, blur >= 0 and I >= 0, so only the upper clip can bite. cv2.min on a one-channel
+    # view (a scalar acts on every element only there) is twice as fast as np.minimum.
+    flat = out.reshape(len(out), -1)
+    cv2.min(flat, 1.0, dst=flat)
+    return out
