@@ -162,7 +162,7 @@ def _run_stage(stage: _Stage, src: np.ndarray, dst: np.ndarray, stat: Any,
 
     def write(band: tuple[int, int], x: np.ndarray) -> None:
         if quantise:
-            dst[band[0]:band[1], :, :3] = quantize_half_up(x)
+            quantize_half_up(x, out=dst[band[0]:band[1], :, :3])
         else:
             dst[band[0]:band[1]] = x
 
