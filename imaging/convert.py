@@ -30,8 +30,8 @@ def to_float_rgb(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if image.has_transparency_data:
         image = image.convert("RGBA")
         alpha = np.asarray(image.getchannel("A"))
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
-    return rgb, alpha
+    rgb8 = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    return np.divide(rgb8, np.float32(255.0), dtype=np.float32), alpha
 
 
 def quantize_half_up(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
