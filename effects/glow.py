@@ -38,8 +38,8 @@ def glow(image: np.ndarray, *, glow_intensity: float, glow_radius: int,
     kernel = normalized_gaussian_kernel(glow_radius, glow_radius / 3.0)
     if scale != 1:
         kernel = scaled_kernel(kernel, scale)
-    blurred = zero_padded_separable(image, kernel)
-    out = cv2.scaleAdd(blurred, glow_intensity, image)
+    out = zero_padded_separable(image, kernel)  # the blur, then the sum in its place
+    cv2.scaleAdd(out, glow_intensity, image, dst=out)
     # x >= 0, blur >= 0 and I >= 0, so only the upper clip can bite. cv2.min on a one-channel
     # view (a scalar acts on every element only there) is twice as fast as np.minimum.
     flat = out.reshape(len(out), -1)
