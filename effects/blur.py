@@ -10,13 +10,14 @@ RGB data (red and blue weights swapped).
 import cv2
 import numpy as np
 
-from effects._filters import normalized_gaussian_kernel, zero_padded_separable
+from effects._filters import normalized_gaussian_kernel, scaled_kernel, zero_padded_separable
 
 #: fal's ``blur_type`` enum.
 BLUR_TYPES = ("gaussian", "kuwahara")
 
 
-def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: float) -> np.ndarray:
+def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: float,
+         scale: float = 1.0) -> np.ndarray:
     """Blur ``image`` with a gaussian or a Kuwahara filter.
 
     gaussian (§1.4)
@@ -48,6 +49,15 @@ def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: flo
     blur_sigma : float
         Gaussian sigma in normalised kernel coordinates (0.1..10); unused by
         kuwahara.
+    scale : float
+        Size of ``image`` relative to the image the radius is meant for, in
+        (0, 1]. Below 1 (a preview proxy) the result looks like the
+        full-resolution result downscaled: the gaussian's taps move to
+        ``offset * scale`` (fractional radii included,
+        :func:`effects._filters.scaled_kernel`, which keeps the kernel's sum
+        and variance); kuwahara uses quadrant windows of the fractional radius
+        :func:`_proxy_kuwahara_radius` (a last tap of partial weight), and
+        none below half a proxy pixel.
 
     Returns
     -------
@@ -60,14 +70,48 @@ def blur(image: np.ndarray, *, blur_type: str, blur_radius: int, blur_sigma: flo
         return image.copy()
     if blur_type == "gaussian":
         kernel = normalized_gaussian_kernel(blur_radius, blur_sigma)
+        if scale != 1:
+            kernel = scaled_kernel(kernel, scale)
         blurred = zero_padded_separable(image, kernel)
         # Non-negative weights summing to 1 keep values in [0, 1] up to float
         # rounding, which only the upper clip has to remove.
         return np.minimum(blurred, 1.0, out=blurred)
-    return _kuwahara(image, blur_radius)
+    if scale == 1:
+        return _kuwahara(image, np.full(blur_radius + 1, 1.0 / (blur_radius + 1), dtype=np.float32))
+    radius = _proxy_kuwahara_radius(blur_radius * scale)
+    if radius == 0:
+        return image.copy()
+    return _kuwahara(image, _fractional_box(radius))
 
 
-def _kuwahara(image: np.ndarray, radius: int) -> np.ndarray:
+def _proxy_kuwahara_radius(radius: float) -> float:
+    """The Kuwahara radius that makes a proxy look like the downscaled full-resolution result,
+    given the full radius times the scale.
+
+    A proxy pixel already averages the full image over ``1 / scale`` pixels, so small windows
+    change a proxy less than their scaled size suggests, and windows under half a proxy pixel not
+    at all. Calibrated on photos upscaled to 1.5, 6 and 24 MP with radii 3 and 8 (mean absolute
+    difference to the downscaled full result): ``min(radius, 1.2 (radius - 0.45))``, 0 below 0.45.
+    """
+    return min(radius, 1.2 * max(0.0, radius - 0.45))
+
+
+def _fractional_box(length: float) -> np.ndarray:
+    """A box ``1 + length`` pixels long starting at the pixel: ``floor(length) + 1`` taps of weight
+    1 and a last tap of the fractional rest, normalised to sum 1 (the quadrant window of a
+    Kuwahara radius ``length`` that need not be whole)."""
+    whole = int(np.floor(length))
+    weights = np.ones(whole + 2)
+    weights[-1] = length - whole
+    if weights[-1] < 1e-3:
+        weights = weights[:-1]
+    return (weights / weights.sum()).astype(np.float32)
+
+
+def _kuwahara(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The node's Kuwahara filter with the quadrant window ``kernel`` (1-D, from the pixel
+    outwards; constant for a whole radius). The windows towards the top or left use it
+    reversed."""
     quantised = (image * 255).astype(np.uint8)
     # Same OpenCV calls on the same float32 layouts as the reference: the
     # filters' SIMD body and scalar tail round differently, so padding once and
@@ -78,14 +122,16 @@ def _kuwahara(image: np.ndarray, radius: int) -> np.ndarray:
     # fixed-point rounding both decide which quadrant wins.
     gray = cv2.cvtColor(quantised, cv2.COLOR_BGR2GRAY).astype(np.float32)
     gray_sq = gray * gray
-    kernel = np.full(radius + 1, 1.0 / (radius + 1), dtype=np.float32)
+    end = len(kernel) - 1
+    backward = kernel[::-1].copy()
 
     out = best_var = None
     # Anchors (x, y) select the quadrant: bottom-right, top-right, bottom-left, top-left.
-    for anchor in ((0, 0), (0, radius), (radius, 0), (radius, radius)):
-        mean = cv2.sepFilter2D(values, -1, kernel, kernel, anchor=anchor)
-        mean_g = cv2.sepFilter2D(gray, -1, kernel, kernel, anchor=anchor)
-        var = cv2.sepFilter2D(gray_sq, -1, kernel, kernel, anchor=anchor)
+    for anchor in ((0, 0), (0, end), (end, 0), (end, end)):
+        kx, ky = (kernel if a == 0 else backward for a in anchor)
+        mean = cv2.sepFilter2D(values, -1, kx, ky, anchor=anchor)
+        mean_g = cv2.sepFilter2D(gray, -1, kx, ky, anchor=anchor)
+        var = cv2.sepFilter2D(gray_sq, -1, kx, ky, anchor=anchor)
         var -= mean_g * mean_g
         if out is None:
             out, best_var = mean, var

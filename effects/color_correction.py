@@ -21,8 +21,6 @@ import cv2
 import numpy as np
 
 _LEVELS = np.arange(256, dtype=np.float32)
-#: k / 255 as the node produces it: uint8 / 255 in float64, then stored as float32.
-_TO_FLOAT = (np.arange(256) / 255).astype(np.float32)
 
 
 def _blend_lut(base: int, factor: float) -> np.ndarray:
@@ -38,15 +36,41 @@ def _blend_lut(base: int, factor: float) -> np.ndarray:
 
 
 def _pillow_luma_mean(rgb8: np.ndarray) -> int:
-    """``int(mean + 0.5)`` of Pillow's RGB→"L" conversion, as ``ImageEnhance.Contrast`` computes it.
+    """``int(mean + 0.5)`` of Pillow's RGB→"L" conversion, as ``ImageEnhance.Contrast`` computes it."""
+    return contrast_pivot(_pillow_luma_total(rgb8), rgb8.shape[0] * rgb8.shape[1])
+
+
+def contrast_pivot(luma_total: int, pixels: int) -> int:
+    """``int(mean + 0.5)``: Pillow's rounding of the mean luma to the contrast pivot."""
+    return int(luma_total / pixels + 0.5)
+
+
+def _pillow_luma_total(rgb8: np.ndarray) -> int:
+    """The sum of Pillow's RGB→"L" over an 8-bit image, exactly.
 
     Pillow's "L" is ``(19595 R + 38470 G + 7471 B + 32768) >> 16``. In float32 every product and
-    partial sum here is an integer below 2**24, so ``cv2.transform`` computes it exactly.
+    partial sum here is an integer below 2**24, so ``cv2.transform`` computes it exactly, and the
+    float64 sum of integers stays exact below 2**53 (35 billion megapixels).
     """
     weights = np.array([[19595, 38470, 7471, 32768]], np.float32)
     raw = cv2.transform(rgb8.astype(np.float32), weights)
-    luma = np.floor(raw * np.float32(1 / 65536))
-    return int(luma.sum(dtype=np.float64) / luma.size + 0.5)
+    raw *= np.float32(1 / 65536)
+    return int(np.floor(raw, out=raw).sum(dtype=np.float64))
+
+
+def _truncated(image: np.ndarray) -> np.ndarray:
+    """``uint8(x * 255)``: the node's truncating float→8-bit cast."""
+    q = np.empty(image.shape, np.uint8)
+    np.multiply(image, np.float32(255), out=q, casting="unsafe")
+    return q
+
+
+def contrast_luma_total(image: np.ndarray, brightness: float) -> int:
+    """The sum whose mean is the contrast pivot: Pillow "L" of the truncated, brightened image.
+
+    Sums of bands add up to the whole image's, so a banded pipeline can find the pivot first
+    (:func:`color_correction` with ``pivot``)."""
+    return _pillow_luma_total(cv2.LUT(_truncated(image), _blend_lut(0, 1 + brightness / 100)))
 
 
 def _tone_luts(temperature: float, gamma: float) -> np.ndarray:
@@ -67,7 +91,7 @@ def _tone_luts(temperature: float, gamma: float) -> np.ndarray:
 
 
 def color_correction(image: np.ndarray, *, temperature: float, brightness: float, contrast: float,
-                     saturation: float, gamma: float) -> np.ndarray:
+                     saturation: float, gamma: float, pivot: int | None = None) -> np.ndarray:
     """Brightness, contrast, temperature, gamma and saturation, in the node's order and precision.
 
     With ``b = 1 + brightness/100``, ``c = 1 + contrast/100``, ``s = 1 + saturation/100``,
@@ -92,20 +116,23 @@ def color_correction(image: np.ndarray, *, temperature: float, brightness: float
         -100..100 each; 0 is neutral.
     gamma : float
         Exponent, 0.2..2.2; 1 is neutral.
+    pivot : int, optional
+        The contrast pivot m of step 3 when ``image`` is a band of a larger image (m of the whole,
+        from :func:`contrast_luma_total`); by default m of ``image`` itself.
 
     Returns
     -------
     np.ndarray
         New float32 HxWx3 array of values k/255. Neutral settings still quantise (steps 1, 7, 8).
     """
-    q = np.empty(image.shape, np.uint8)
-    np.multiply(image, np.float32(255), out=q, casting="unsafe")  # float→uint8 cast truncates
+    q = _truncated(image)
     levels = _blend_lut(0, 1 + brightness / 100)
     if contrast != 0:
         # Contrast pivots on the mean of the *brightened* image. (A factor of exactly 1 makes
         # Pillow's blend the identity for any pivot, so the mean is only needed otherwise.)
-        mean = _pillow_luma_mean(cv2.LUT(q, levels))
-        levels = _blend_lut(mean, 1 + contrast / 100)[levels]
+        if pivot is None:
+            pivot = _pillow_luma_mean(cv2.LUT(q, levels))
+        levels = _blend_lut(pivot, 1 + contrast / 100)[levels]
     # Brightness, contrast, temperature and gamma are all per-channel functions of the 8-bit value:
     # compose them into one table (one shared channel when temperature is 0, which is faster).
     tones = _tone_luts(temperature, gamma)[levels]
@@ -121,4 +148,6 @@ def color_correction(image: np.ndarray, *, temperature: float, brightness: float
     rgb *= np.float32(255)
     rgb = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV), cv2.COLOR_HSV2RGB)
     np.clip(rgb, 0, 255, out=q, casting="unsafe")  # clip, then truncate to uint8
-    return cv2.LUT(q, _TO_FLOAT)
+    # The node's k / 255 is in float64, then stored as float32; float32 division gives the same
+    # value for every k (checked by the tests), and a third faster than cv2.LUT.
+    return np.divide(q, np.float32(255), dtype=np.float32)

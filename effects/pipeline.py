@@ -6,9 +6,11 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from PIL import Image
 
-from imaging import in_colour_space_of, metadata, to_float_rgb, to_pil
+from imaging import in_colour_space_of, metadata, quantize_half_up, to_float_rgb, to_pil
 
-from .schema import EFFECTS
+from . import proxy
+from .bands import apply_in_bands, to_float_rgb_in_bands, upright_for_bands
+from .schema import EFFECTS, Effect
 from .validate import Request, ValidationError, validate
 
 
@@ -28,21 +30,33 @@ def apply(rgb: np.ndarray, request: Request, *, dissolve_image: np.ndarray | Non
     image, float32 of the same shape (required when dissolve is enabled). ``seed`` defaults to the
     request's own. ``scale`` is the size of ``rgb`` relative to the image the parameters are meant for
     (1 = full resolution); effects that declare ``"scale"`` in their needs adapt pixel-sized
-    parameters to it. ``on_effect(key)`` is called before each enabled effect runs (servers log
-    progress and stop cancelled requests there, by raising).
+    parameters to it. The image is processed in bands on every core (:mod:`effects.bands`); the
+    result is identical, bit for bit, to applying each effect function to the whole image.
+    ``on_effect(key)`` is called before each enabled effect runs (servers log progress and stop
+    cancelled requests there, by raising); in bands, before the stage of bands that runs it.
     """
     rgb = np.ascontiguousarray(rgb, dtype=np.float32)
+    calls = _calls(request, dissolve_image, seed, scale)
+    # A proxy (scale < 1) is small and goes whole through effects.proxy: its scaled effects read
+    # other neighbourhoods and global statistics than the band plan provides.
+    if scale == 1:
+        return apply_in_bands(rgb, calls, on_effect=on_effect)
+    return proxy.apply(rgb, calls, scale, on_effect=on_effect)
+
+
+def _calls(request: Request, dissolve_image: np.ndarray | None, seed: int | None,
+           scale: float) -> list[tuple[Effect, dict]]:
+    """Each enabled effect with the keyword arguments of its function: its fields and needs."""
     rngs = streams(request.get("seed") if seed is None else seed)
+    calls = []
     for effect in EFFECTS:
         if not request[effect.enable.name]:
             continue
         kwargs = {f.name: request[f.name] for f in effect.fields if f.kind != "image"}
         extras = {"rng": rngs.get(effect.key), "other": dissolve_image, "scale": scale}
         kwargs.update({need: extras[need] for need in effect.needs})
-        if on_effect is not None:
-            on_effect(effect.key)
-        rgb = effect.function(rgb, **kwargs)
-    return rgb
+        calls.append((effect, kwargs))
+    return calls
 
 
 def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image | None = None,
@@ -61,16 +75,29 @@ def process(image: Image.Image, params: Mapping, *, dissolve_image: Image.Image 
     request = validate(params)
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale!r}")
-    rgb, alpha = to_float_rgb(image)
+    rgb, alpha = to_float_rgb_in_bands(image)
+    size = (rgb.shape[1], rgb.shape[0])
     other = None
     if request["enable_dissolve"]:
         if dissolve_image is None:
             raise ValidationError("dissolve_image_url",
                                   "enable_dissolve is true but no second image was given")
-        other, _ = to_float_rgb(in_colour_space_of(dissolve_image, image))  # mixed in one space
-        if other.shape != rgb.shape:
-            size = (rgb.shape[1], rgb.shape[0])
-            other, _ = to_float_rgb(to_pil(other).resize(size, Image.LANCZOS))
-    result = to_pil(apply(rgb, request, dissolve_image=other, scale=scale, on_effect=on_effect), alpha)
+        # Kept as an 8-bit image (upright, mixed in one colour space with the main image): the
+        # band pipeline converts its rows band by band instead of holding a float copy.
+        other = upright_for_bands(in_colour_space_of(dissolve_image, image))
+        if other.size != size:
+            other = to_pil(to_float_rgb(other)[0]).resize(size, Image.LANCZOS)
+    # Straight to 8 bits in bands, with rgb as a work buffer: no float copy of the result.
+    out = np.empty((*rgb.shape[:2], 3 if alpha is None else 4), np.uint8)
+    if scale == 1:
+        apply_in_bands(rgb, _calls(request, other, None, scale), into=out, overwrite_input=True,
+                       on_effect=on_effect)
+    else:
+        other = None if other is None else to_float_rgb(other)[0]
+        calls = _calls(request, other, None, scale)
+        out[..., :3] = quantize_half_up(proxy.apply(rgb, calls, scale, on_effect=on_effect))
+    if alpha is not None:
+        out[..., 3] = alpha
+    result = Image.fromarray(out, "RGB" if alpha is None else "RGBA")
     result.info.update(metadata(image))
     return result

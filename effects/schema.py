@@ -73,7 +73,7 @@ EFFECTS: tuple[Effect, ...] = (
         _num("grain_scale", "float", 10.0, 1, 100, 0.1, "Scale", "Film grain scale (when enabled)"),
         _enum("grain_style", "modern", GRAIN_STYLES,
               "Style", "Style of film grain to apply"),
-    ), grain, ("rng",)),
+    ), grain, ("rng", "scale")),
     Effect("color_correction", "Color correction",
            _flag("color_correction", "Enable color correction"), (
         _num("temperature", "float", 0.0, -100, 100, 1, "Temperature", "Color temperature adjustment"),
@@ -92,13 +92,13 @@ EFFECTS: tuple[Effect, ...] = (
         _num("blue_shift", "int", 0, -20, 20, 1, "Blue shift", "Blue channel shift amount"),
         _enum("blue_direction", "horizontal", DIRECTIONS, "Blue direction",
               "Blue channel shift direction"),
-    ), chromatic),
+    ), chromatic, ("scale",)),
     Effect("blur", "Blur", _flag("blur", "Enable blur effect"), (
         _enum("blur_type", "gaussian", BLUR_TYPES, "Type", "Type of blur to apply"),
         _num("blur_radius", "int", 3, 0, 31, 1, "Radius", "Blur radius"),
         _num("blur_sigma", "float", 1.0, 0.1, 10, 0.1, "Sigma", "Sigma for Gaussian blur",
              ("blur_type", ("gaussian",))),
-    ), blur),
+    ), blur, ("scale",)),
     Effect("vignette", "Vignette", _flag("vignette", "Enable vignette effect"), (
         # Above 1 the corners are black already: the page's slider ends there, fal's range stays.
         _num("vignette_strength", "float", 0.5, 0, 10, 0.01, "Strength",
@@ -116,7 +116,7 @@ EFFECTS: tuple[Effect, ...] = (
     Effect("dissolve", "Dissolve", _flag("dissolve", "Enable dissolve effect"), (
         Field("dissolve_image_url", "image", "", "Second image", "URL of second image for dissolve"),
         _num("dissolve_factor", "float", 0.5, 0, 1, 0.01, "Factor", "Dissolve blend factor"),
-    ), dissolve, ("rng", "other")),
+    ), dissolve, ("rng", "other", "scale")),
     Effect("dodge_burn", "Dodge & burn", _flag("dodge_burn", "Enable dodge and burn effect"), (
         _num("dodge_burn_intensity", "float", 0.5, 0, 1, 0.01, "Intensity",
              "Dodge and burn intensity"),
@@ -125,7 +125,7 @@ EFFECTS: tuple[Effect, ...] = (
     Effect("glow", "Glow", _flag("glow", "Enable glow effect"), (
         _num("glow_intensity", "float", 1.0, 0, 5, 0.01, "Intensity", "Glow intensity"),
         _num("glow_radius", "int", 5, 1, 50, 1, "Radius", "Glow blur radius"),
-    ), glow),
+    ), glow, ("scale",)),
     Effect("sharpen", "Sharpen", _flag("sharpen", "Enable sharpen effect"), (
         _enum("sharpen_mode", "basic", SHARPEN_MODES, "Mode",
               "Type of sharpening to apply"),
@@ -143,7 +143,7 @@ EFFECTS: tuple[Effect, ...] = (
              "Smart sharpen blend ratio", _SMART),
         _num("cas_amount", "float", 0.8, 0, 1, 0.01, "CAS amount", "CAS sharpening amount",
              ("sharpen_mode", ("cas",))),
-    ), sharpen),
+    ), sharpen, ("scale",)),
     Effect("solarize", "Solarize", _flag("solarize", "Enable solarize effect"), (
         _num("solarize_threshold", "float", 0.5, 0, 1, 0.01, "Threshold", "Solarize threshold"),
     ), solarize),

@@ -7,6 +7,8 @@ ComfyUI_essentials ImageSmartSharpen / ImageCAS, quirks included (docs/decisions
 import cv2
 import numpy as np
 
+from effects._filters import scaled_kernel
+
 # PIL's ImageFilter.SMOOTH kernel (sum 13), used by PIL/kornia Sharpness.
 #: fal's ``sharpen_mode`` enum.
 SHARPEN_MODES = ("basic", "smart", "cas")
@@ -19,7 +21,7 @@ _ZERO_BORDER = {"borderType": cv2.BORDER_CONSTANT, "borderValue": 0}
 
 def sharpen(image: np.ndarray, *, sharpen_mode: str, sharpen_radius: int, sharpen_alpha: float,
             noise_radius: int, preserve_edges: float, smart_sharpen_strength: float,
-            smart_sharpen_ratio: float, cas_amount: float) -> np.ndarray:
+            smart_sharpen_ratio: float, cas_amount: float, scale: float = 1.0) -> np.ndarray:
     """Sharpen ``image`` with one of three methods (per channel, no colour conversion).
 
     basic (uses sharpen_radius r, sharpen_alpha α)
@@ -73,19 +75,28 @@ def sharpen(image: np.ndarray, *, sharpen_mode: str, sharpen_radius: int, sharpe
         smart: weight ρ of the sharpened image against the denoised one, 0..1.
     cas_amount : float
         cas: 0..1.
+    scale : float
+        Size of ``image`` relative to the image the radii are meant for, in
+        (0, 1]. Below 1 (a preview proxy) every kernel acts as it does on the
+        downscaled full image (:func:`_proxy_sharpen`).
 
     Returns
     -------
     np.ndarray
         New float32 HxWx3 array in [0, 1].
     """
+    if sharpen_mode not in SHARPEN_MODES:
+        raise ValueError(f"sharpen_mode must be one of {', '.join(SHARPEN_MODES)}; "
+                         f"got {sharpen_mode!r}")
+    if scale != 1:
+        return _proxy_sharpen(image, sharpen_mode, sharpen_radius, sharpen_alpha, noise_radius,
+                              preserve_edges, smart_sharpen_strength, smart_sharpen_ratio,
+                              cas_amount, scale)
     if sharpen_mode == "basic":
         return _basic(image, sharpen_radius, sharpen_alpha)
     if sharpen_mode == "smart":
         return _smart(image, noise_radius, preserve_edges, smart_sharpen_strength, smart_sharpen_ratio)
-    if sharpen_mode == "cas":
-        return _cas(image, cas_amount)
-    raise ValueError(f"sharpen_mode must be one of {', '.join(SHARPEN_MODES)}; got {sharpen_mode!r}")
+    return _cas(image, cas_amount)
 
 
 def _basic(image: np.ndarray, radius: int, alpha: float) -> np.ndarray:
@@ -96,21 +107,26 @@ def _basic(image: np.ndarray, radius: int, alpha: float) -> np.ndarray:
 
 
 def _smart(image: np.ndarray, noise_radius: int, preserve_edges: float, strength: float,
-           ratio: float) -> np.ndarray:
+           ratio: float, scale: float = 1.0) -> np.ndarray:
     sigma_color = max(1.0 - preserve_edges, 0.05) if preserve_edges > 0 else 0.0
     if noise_radius > 1 and sigma_color > 0:
         sigma_space = 0.3 * ((noise_radius - 1) * 0.5 - 1) + 0.8
-        blurred = cv2.bilateralFilter(image, noise_radius, sigma_color, sigma_space)
+        if scale == 1:
+            blurred = cv2.bilateralFilter(image, noise_radius, sigma_color, sigma_space)
+        else:
+            blurred = _proxy_bilateral(image, noise_radius // 2, sigma_color, sigma_space, scale)
     else:
         blurred = image
 
     if strength > 0:
-        degenerate = cv2.filter2D(image, -1, _SMOOTH)
+        smooth = _SMOOTH if scale == 1 else scaled_kernel(_SMOOTH, scale)
+        degenerate = cv2.filter2D(image, -1, smooth)
         sharpened = cv2.addWeighted(image, strength, degenerate, 1.0 - strength, 0.0)
         np.clip(sharpened, 0.0, 1.0, out=sharpened)
-        # PIL leaves the 1-px border unfiltered, where D = x gives x back.
-        sharpened[[0, -1]] = image[[0, -1]]
-        sharpened[:, [0, -1]] = image[:, [0, -1]]
+        if scale == 1:
+            # PIL leaves the 1-px border unfiltered, where D = x gives x back.
+            sharpened[[0, -1]] = image[[0, -1]]
+            sharpened[:, [0, -1]] = image[:, [0, -1]]
     else:
         sharpened = image
 
@@ -118,12 +134,28 @@ def _smart(image: np.ndarray, noise_radius: int, preserve_edges: float, strength
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _cas(image: np.ndarray, amount: float) -> np.ndarray:
+def _proxy_bilateral(image: np.ndarray, radius: int, sigma_color: float, sigma_space: float,
+                     scale: float) -> np.ndarray:
+    """OpenCV's bilateral filter (window radius ``radius``) as it acts on a proxy: the window and
+    sigmaSpace times ``scale``. A window under 1.5 proxy pixels is all but one pixel, where the
+    colour term hardly matters: there its spatial gaussian alone, resampled like any kernel."""
+    if radius * scale >= 1.5:
+        return cv2.bilateralFilter(image, 2 * int(round(radius * scale)) + 1, sigma_color,
+                                   sigma_space * scale)
+    offsets = np.arange(-radius, radius + 1)
+    spatial = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * sigma_space**2))
+    spatial[offsets[:, None] ** 2 + offsets[None, :] ** 2 > radius**2] = 0  # OpenCV's round window
+    kernel = scaled_kernel(spatial / spatial.sum(), scale)
+    return cv2.filter2D(image, -1, kernel)
+
+
+def _cas(image: np.ndarray, amount: float, scale: float = 1.0) -> np.ndarray:
     mn = cv2.erode(image, _CROSS, **_ZERO_BORDER)
     mn += cv2.erode(image, _DIAGONALS, **_ZERO_BORDER)
     mx = cv2.dilate(image, _CROSS, **_ZERO_BORDER)
     mx += cv2.dilate(image, _DIAGONALS, **_ZERO_BORDER)
-    neighbours = cv2.filter2D(image, -1, _NEIGHBOURS, borderType=cv2.BORDER_CONSTANT)
+    taps = _NEIGHBOURS if scale == 1 else scaled_kernel(_NEIGHBOURS, scale)
+    neighbours = cv2.filter2D(image, -1, taps, borderType=cv2.BORDER_CONSTANT)
 
     # amp = sqrt(min(mn, 2 - mx) / (mx + 1e-5)), computed in place in mn.
     np.minimum(mn, 2.0 - mx, out=mn)
@@ -139,3 +171,29 @@ def _cas(image: np.ndarray, amount: float) -> np.ndarray:
     weight += 1.0
     out = np.divide(neighbours, weight, out=neighbours)
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _proxy_sharpen(image: np.ndarray, mode: str, radius: int, alpha: float, noise_radius: int,
+                   preserve_edges: float, strength: float, ratio: float, amount: float,
+                   scale: float) -> np.ndarray:
+    """The three methods on a proxy ``scale`` times the size of the full image.
+
+    Each formula stays; its kernels are the full-resolution ones with their taps moved to
+    ``offset * scale`` (:func:`effects._filters.scaled_kernel`, sum and variance kept), so a
+    sharpen boosts only the detail that survives the downscale, as much as the full image's
+    sharpen boosts it there. basic: ``clip(α(x + K²(x - M x)))`` with M the scaled KxK box mean.
+    smart: the PIL smoothing kernel scaled, the 1-px border rule dropped (it covers a fraction of
+    a proxy pixel), the bilateral filter as :func:`_proxy_bilateral`. cas: the four-neighbour sum
+    scaled; the local contrast (min and max) still from the proxy's own 3x3 neighbourhood.
+    What the proxy cannot show is the clipping of detail finer than its pixels: strong basic
+    sharpening (large α·K²) clips much of the full image, and its downscaled mean differs.
+    """
+    if mode == "basic":
+        size = 2 * radius + 1
+        box = scaled_kernel(np.full(size, 1.0 / size), scale)
+        mean = cv2.sepFilter2D(image, -1, box, box, borderType=cv2.BORDER_CONSTANT)
+        out = cv2.addWeighted(image, alpha * (size * size + 1), mean, -alpha * size * size, 0.0)
+        return np.clip(out, 0.0, 1.0, out=out)
+    if mode == "smart":
+        return _smart(image, noise_radius, preserve_edges, strength, ratio, scale)
+    return _cas(image, amount, scale)

@@ -29,9 +29,14 @@ def vignette(image: np.ndarray, *, vignette_strength: float) -> np.ndarray:
         New float32 HxWx3 array. The factor lies in [1 - a, 1] with a <= 1, so the result stays in
         [0, 1] without a clip.
     """
+    return vignette_rows(image, vignette_strength, 0, image.shape[0])
+
+
+def vignette_rows(image: np.ndarray, vignette_strength: float, top: int, height: int) -> np.ndarray:
+    """:func:`vignette` for rows ``top .. top + len(image)`` of an image ``height`` rows tall."""
     h, w, _ = image.shape
     a = min(max(vignette_strength, 0.0), 1.0)
-    y = np.linspace(-1.0, 1.0, h, dtype=np.float32)
+    y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[top:top + h]
     x = np.linspace(-1.0, 1.0, w, dtype=np.float32)
     factor = np.sqrt(np.add((y * y)[:, None], (x * x)[None, :]))
     factor *= np.float32(-a / np.sqrt(2.0))

@@ -30,14 +30,21 @@ def to_float_rgb(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if image.has_transparency_data:
         image = image.convert("RGBA")
         alpha = np.asarray(image.getchannel("A"))
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
-    return rgb, alpha
+    rgb8 = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    return np.divide(rgb8, np.float32(255.0), dtype=np.float32), alpha
 
 
-def quantize_half_up(rgb: np.ndarray) -> np.ndarray:
-    """float in [0, 1] → uint8 as ``floor(clip(x) * 255 + 0.5)``: round half up, the effects' rule."""
-    out = np.empty(rgb.shape, np.uint8)
-    np.floor(np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5, out=out, casting="unsafe")
+def quantize_half_up(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """float in [0, 1] → uint8 as ``floor(clip(x) * 255 + 0.5)``: round half up, the effects' rule.
+
+    ``out`` (uint8, ``rgb``'s shape, a strided view too) receives the result instead of a new array.
+    """
+    scaled = np.clip(rgb, 0.0, 1.0)  # one temporary, scaled in place
+    scaled *= 255.0
+    scaled += 0.5
+    if out is None:
+        out = np.empty(rgb.shape, np.uint8)
+    np.floor(scaled, out=out, casting="unsafe")
     return out
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from imaging import CONTENT_TYPE, encode_png
+from imaging import CONTENT_TYPE
+from imaging.encode import write_png
 
 
 
@@ -21,10 +22,11 @@ def new_file_name() -> str:
     return f"{uuid.uuid4().hex[:12]}.png"
 
 
-def image_record(png: bytes, size: tuple[int, int], *, url: str, file_name: str) -> dict:
-    """fal's ``Image`` record for PNG bytes of an image of ``size`` (width, height)."""
+def image_record(png: bytes | int, size: tuple[int, int], *, url: str, file_name: str) -> dict:
+    """fal's ``Image`` record for PNG bytes (or their length) of an image of ``size`` (width, height)."""
+    file_size = png if isinstance(png, int) else len(png)
     return {"url": url, "content_type": CONTENT_TYPE, "file_name": file_name,
-            "file_size": len(png), "width": size[0], "height": size[1]}
+            "file_size": file_size, "width": size[0], "height": size[1]}
 
 
 def data_uri(png: bytes) -> str:
@@ -45,9 +47,10 @@ def save_png(image: Image.Image) -> tuple[Path, dict]:
     Blocks' ``delete_cache`` removes it later. The record's ``url`` is the server-relative address
     Gradio serves the file at.
     """
-    png = encode_png(image)
     name = new_file_name()
     path = cache_folder() / uuid.uuid4().hex / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path, image_record(png, image.size, url=f"/gradio_api/file={path}", file_name=name)
+    with path.open("wb") as file:  # encoded straight into the file, never held whole in memory
+        write_png(image, file)
+    return path, image_record(path.stat().st_size, image.size, url=f"/gradio_api/file={path}",
+                              file_name=name)

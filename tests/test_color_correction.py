@@ -199,3 +199,10 @@ def test_output_contract_and_input_untouched(shape):
     levels = np.round(out * 255).astype(int)  # every value is exactly some k/255
     np.testing.assert_array_equal(out, (np.arange(256) / 255).astype(np.float32)[levels])
     np.testing.assert_array_equal(out, literal_color_correct(image, **params))
+
+
+def test_float32_division_gives_the_nodes_float64_quotient_for_every_level():
+    # color_correction's last step relies on it: k / 255 in float32 is k / 255 in float64, rounded.
+    levels = np.arange(256, dtype=np.uint8)
+    np.testing.assert_array_equal(np.divide(levels, np.float32(255), dtype=np.float32),
+                                  (levels / 255).astype(np.float32))

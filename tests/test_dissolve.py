@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from effects.dissolve import dissolve
+from effects.dissolve import _uniform_below, dissolve
 
 
 def _pair(shape, seed=0):
@@ -61,3 +61,24 @@ def test_non_contiguous_other_is_accepted():
     flipped = other[::-1]
     u = np.random.default_rng(1).random(image.shape, dtype=np.float32)
     np.testing.assert_array_equal(_run(image, flipped, 0.5), np.where(u < 0.5, image, flipped))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 7, 3), (4, 6, 3)])  # odd and even counts
+@pytest.mark.parametrize("factor", [0.0, 1e-9, 0.37, 0.5, np.float64(1 / 3), np.float32(0.77),
+                                    0.99999999, 1.0])
+@pytest.mark.parametrize("half_word_held", [False, True])
+def test_raw_word_comparison_equals_numpy_floats_and_leaves_the_same_state(shape, factor,
+                                                                           half_word_held):
+    ours, numpys = np.random.default_rng(3), np.random.default_rng(3)
+    if half_word_held:  # numpy holds the high half of a word: the fallback path
+        ours.random(1, dtype=np.float32), numpys.random(1, dtype=np.float32)
+    expected = numpys.random(shape, dtype=np.float32) < factor
+    np.testing.assert_array_equal(_uniform_below(ours, shape, factor), expected)
+    assert ours.bit_generator.state == numpys.bit_generator.state
+    np.testing.assert_array_equal(ours.random(3, dtype=np.float32), numpys.random(3, dtype=np.float32))
+
+
+def test_other_bit_generators_draw_as_numpy_does():
+    ours, numpys = (np.random.Generator(np.random.MT19937(5)) for _ in range(2))
+    np.testing.assert_array_equal(_uniform_below(ours, (3, 5, 3), 0.4),
+                                  numpys.random((3, 5, 3), dtype=np.float32) < 0.4)

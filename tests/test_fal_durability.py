@@ -49,7 +49,7 @@ def test_jobs_accepted_before_sigkill_all_finish_after_restart(server):
         assert before.status_code == 200
         earlier_url = before.json()["images"][0]["url"]
 
-        running = http.post(AURA, json={"image_url": data_uri(gradient(64)), "overlapping_tiles": True,
+        running = http.post(AURA, json={"image_url": data_uri(gradient(96)), "overlapping_tiles": True,
                                         "seed": 1}).json()["request_id"]
         waiting = [http.post(AURA, json={"image_url": data_uri(gradient(32)), "seed": n}).json()["request_id"]
                    for n in range(3)]
@@ -75,7 +75,7 @@ def test_jobs_accepted_before_sigkill_all_finish_after_restart(server):
         messages = [line["message"] for line in status(http, AURA, running)["logs"]]
         assert "fal-ai/aura-sr: starting (attempt 2)" in messages  # run again from the start
         upscaled = http.get(f"{AURA}/requests/{running}").json()["image"]
-        assert pixels(http, upscaled["url"]).shape == (256, 256, 3)
+        assert pixels(http, upscaled["url"]).shape == (384, 384, 3)
         for rid in waiting:
             assert pixels(http, http.get(f"{AURA}/requests/{rid}").json()["image"]["url"]).shape == \
                 (128, 128, 3)

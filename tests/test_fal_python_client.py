@@ -128,6 +128,7 @@ def test_cancel_a_running_and_a_queued_upscale(server):
                          "again": again, "logs": [line["message"] for line in status.logs]}
         return out
     """, image=data_uri(gradient(512)))
+    assert "error" not in out, out
     for name in ("running", "queued"):
         job = out[name]
         assert (job["error"], job["error_type"], job["result"]) == \

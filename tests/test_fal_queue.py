@@ -88,6 +88,10 @@ def test_states_are_in_queue_in_progress_completed_with_positions_and_early_resu
     other two wait in the queue at positions 0 and 1. Cancelled, all four end COMPLETED."""
     ids = [http.post(AURA, json={"image_url": data_uri(gradient(512)), **SLOW_UPSCALE}).json()["request_id"]
            for _ in range(4)]
+    deadline = time.monotonic() + 60
+    while http.get(f"{AURA}/requests/{ids[1]}/status").json()["status"] == "IN_QUEUE":
+        assert time.monotonic() < deadline, "no worker took the second job"
+        time.sleep(0.05)  # the workers take jobs asynchronously
     statuses = [http.get(f"{AURA}/requests/{rid}/status") for rid in ids]
     try:
         assert [s.status_code for s in statuses] == [202] * 4

@@ -52,6 +52,11 @@ def receiver(monkeypatch, tmp_path):
     monkeypatch.setenv("STUDIO_ALLOWED_HOSTS", "127.0.0.1")
     monkeypatch.setenv("STUDIO_WEBHOOK_RETRY_BASE", "10")
     monkeypatch.setattr(webhooks, "start", lambda: None)
+    # A sender thread an earlier in-process app started would claim this test's deliveries from
+    # the new data dir: only the test's own thread delivers while the fixture is active.
+    deliver, test_thread = webhooks.deliver_due, threading.current_thread()
+    monkeypatch.setattr(webhooks, "deliver_due", lambda now=None: deliver(now) if
+                        threading.current_thread() is test_thread else 60.0)
     Receiver.answers, Receiver.received = [], []
     with serving(Receiver) as httpd:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/hook?secret=s3"

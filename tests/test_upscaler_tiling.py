@@ -302,8 +302,17 @@ def test_wrong_model_output_shape_is_reported():
 def test_to_uint8_truncates_like_the_reference():
     x = np.array([0.0, 0.5, 1.0, 0.99999, 254.9 / 255, -1e-7, 1 + 1e-7, 1 / 255], np.float32)
     # 0.5 * 255 = 127.5 -> 127 (floor, not round); tiny excursions from the blend are clipped.
-    assert to_uint8(x).tolist() == [0, 127, 255, 254, 254, 0, 255, 1]
-    assert to_uint8(x).dtype == np.uint8
+    out = to_uint8(x)
+    assert out.tolist() == [0, 127, 255, 254, 254, 0, 255, 1] and out.dtype == np.uint8
+
+
+def test_to_uint8_reuses_the_float_canvas_it_is_given():
+    canvas = np.full((40, 30, 3), 0.5, np.float32)
+    view = canvas[:20, :10]  # the cropped canvas, as upscale_array returns it
+    out = to_uint8(view)
+    assert not np.shares_memory(out, canvas) and out.shape == (20, 10, 3)
+    assert np.all(out == 127)
+    assert np.all(canvas[:20, :10] == 127.5) and np.all(canvas[20:] == 0.5)  # scaled in place
 
 
 # --- parity with the reference implementation ----------------------------------------------

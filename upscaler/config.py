@@ -25,9 +25,10 @@ BLOCKS_PER_LEVEL = 6
 FF_MULT = 4
 
 
-class CheckpointError(ConfigError):
+class CheckpointError(ConfigError, ValueError):
     """A checkpoint's files are unreadable or do not match the structure implied by its config: a
-    deployment problem (the servers answer it with a logged 5xx), never the client's."""
+    deployment problem (the servers answer it with a logged 5xx), never the client's. Also a
+    ``ValueError``, as it always was for callers of the upscaler."""
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,6 @@ WORKER_NICENESS = 10
 #: cancelled job: :data:`CANCELLED_TYPE`).
 ERROR_TYPES = {422: "validation_error"}
 CANCELLED_TYPE = "request_cancelled"
-#: The status and body of a job cancelled before it started.
-CANCELLED = (400, {"detail": "the request was cancelled"})
 
 
 def fetch_workers() -> int:
@@ -155,7 +153,8 @@ class Queue:
         if job is not None and job.state != DONE:
             logger.info("job %s: cancellation requested", job_id)
             if job.state != "running":
-                self._finish(job, *CANCELLED, inference_time=None, cancelled=True)
+                status, answer = work.public_error(work.Cancelled("cancelled while queued"))
+                self._finish(job, status, answer, inference_time=None, cancelled=True)
             self._notify(job_id)
         return job
 
