@@ -3,8 +3,9 @@
 Three kinds of work compete for the CPU. Each has its own limit, so a long upscale never holds up a
 preview:
 
-* **preview** (the page's live preview on a ≤512 px proxy): Gradio's queue, concurrency id
-  ``"preview"`` (see app.py);
+* **preview** (the page's live views on a ≤512 px proxy): the gate ``studio.live.PREVIEW``
+  (``STUDIO_PREVIEW_CONCURRENCY``) around the plain route ``POST /studio/preview``, outside Gradio's
+  queue;
 * **full** (full-resolution processing) and **upscale** (AuraSR): a :class:`Gate` each, entered by the
   Gradio handlers, the JSON endpoints and the fal queue alike, so every API shares one budget.
 
