@@ -6,6 +6,7 @@ from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
+from gradio_client import Client
 
 import upscaler
 from hf_cache import write_hf_cache
@@ -64,3 +65,18 @@ def tiny_aurasr_hub(cache: Path) -> Iterator[None]:
         finally:
             for checkpoint in REPOS:
                 upscaler.register_model(checkpoint, None)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app with the tiny AuraSR checkpoints, served for one test module; its base URL."""
+    with tiny_aurasr_hub(tmp_path_factory.mktemp("hf") / "hub"), running_app() as url:
+        yield url.rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    """A gradio_client on :func:`server`, downloading into a temp dir."""
+    c = Client(server, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    yield c
+    c.close()

@@ -17,14 +17,14 @@ import httpx
 import numpy as np
 import pytest
 from gradio.route_utils import delete_files_created_by_app
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from local_http import serving
 from studio import limits
 from common.errors import InputError
-from studio_server import running_app, tiny_aurasr_hub
+from studio_server import client, server  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "chelsea.png"
@@ -94,19 +94,6 @@ class _Images(http.server.BaseHTTPRequestHandler):
 def image_host():
     with serving(_Images) as httpd:
         yield httpd.server_address[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with tiny_aurasr_hub(tmp_path_factory.mktemp("hf") / "hub"), running_app() as url:
-        yield url.rstrip("/")
-
-
-@pytest.fixture(scope="module")
-def client(server, tmp_path_factory):
-    c = Client(server, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
-    yield c
-    c.close()
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from hf_cache import use_hf_cache, write_hf_cache
 from PIL import Image
@@ -31,7 +31,7 @@ from common.errors import InputError
 from common.fields import ValidationError
 from local_http import serving
 from studio import api, handlers, work
-from studio_server import running_app, tiny_aurasr_hub
+from studio_server import client, server  # noqa: F401 (fixtures)
 from upscaler.config import AuraConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,19 +58,6 @@ def animated_gif() -> bytes:
     buffer = io.BytesIO()
     GIF_FRAMES[0].save(buffer, "GIF", save_all=True, append_images=GIF_FRAMES[1:])
     return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with tiny_aurasr_hub(tmp_path_factory.mktemp("hf") / "hub"), running_app() as url:
-        yield url.rstrip("/")
-
-
-@pytest.fixture(scope="module")
-def client(server, tmp_path_factory):
-    c = Client(server, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
-    yield c
-    c.close()
 
 
 @pytest.fixture(autouse=True)
