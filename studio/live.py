@@ -155,7 +155,9 @@ def opaque(image: Image.Image) -> Image.Image:
         return image
     image = image.convert("RGBA")
     background = Image.new("RGBA", image.size, (236, 236, 236, 255))
-    return Image.alpha_composite(background, image).convert("RGB")
+    flat = Image.alpha_composite(background, image).convert("RGB")
+    flat.info.update(image.info)  # the colour profile travels with the pixels
+    return flat
 
 
 def render_preview(source: Source, params: effects.Request) -> Image.Image:
@@ -203,8 +205,10 @@ def histogram(image: Image.Image, bins: int = HISTOGRAM_BINS) -> dict:
 
 
 def jpeg(image: Image.Image) -> bytes:
+    """JPEG bytes for the page, tagged with the image's ICC profile so a colour-managed browser
+    shows a wide-gamut photo's preview as it will show the downloaded result."""
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=JPEG_QUALITY)
+    image.save(out, "JPEG", quality=JPEG_QUALITY, icc_profile=image.info.get("icc_profile"))
     return out.getvalue()
 
 

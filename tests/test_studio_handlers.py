@@ -3,6 +3,7 @@
 Process."""
 import io
 import json
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -91,6 +92,18 @@ def test_route_body_gives_jpeg_with_histogram_and_full_size(token):
     assert headers["X-Full-Size"] == "1200x800"
     before, headers = live.render({"token": token, "settings": {}, "view": "before"})
     assert Image.open(io.BytesIO(before)).size == (512, 341) and headers == {}
+
+
+@pytest.mark.parametrize("view", ["preview", "before", "loupe"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_every_live_view_carries_the_uploads_colour_profile(tmp_path, view, mode):
+    profile = (Path(__file__).parent / "data" / "AdobeRGB1998.icc").read_bytes()
+    path = tmp_path / "wide.png"
+    Image.new(mode, (300, 200), (40, 160, 90, 200)[:len(mode)]).save(path, icc_profile=profile)
+    token, _ = handlers.load_source(str(path))
+    data, _ = live.render({"token": token, "settings": settings_of({"enable_tint": True}),
+                           "view": view, "at": [0.5, 0.5]})
+    assert Image.open(io.BytesIO(data)).info.get("icc_profile") == profile
 
 
 @pytest.mark.parametrize("body, field, status, message", [
