@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
 from common.env import ConfigError
 from effects import keep_freed_buffers, process, validate
-from imaging import decode_image, encode_png
+from imaging import decode_image, write_png
 
 #: Field name of the second image in messages (the command line's option).
 DISSOLVE_FIELD = "--dissolve-image"
@@ -107,19 +109,19 @@ class Worker:
 
             result, _ = upscaler.upscale(result, checkpoint=self.settings.upscale, seed=self.request.get("seed"),
                                          overlapping_tiles=self.settings.overlapping_tiles)
-        write_atomic(target, encode_png(result))
+        write_atomic(target, lambda file: write_png(result, file))
         return "; ".join(note.removeprefix(f"{name}: ") for note in notes)
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file in the same folder and a rename, so an
+def write_atomic(target: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write(file)`` into ``target`` through a temporary file in the same folder and a rename, so an
     interrupted write never leaves a truncated file under the final name (``--skip-existing`` trusts
     every file it finds)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
     try:
         with partial.open("xb") as file:
-            file.write(data)
+            write(file)
         os.replace(partial, target)
     except BaseException as err:
         partial.unlink(missing_ok=True)

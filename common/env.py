@@ -26,3 +26,8 @@ def env_number(name: str, default: int | float, *, kind: type = int, minimum: fl
         noun = "an integer" if kind is int else "a number"
         raise ConfigError(f"{name} must be {noun} >= {minimum:g}, got {raw!r}")
     return value
+
+
+def env_list(name: str) -> list[str]:
+    """The comma-separated entries of ``os.environ[name]``, stripped, empty ones dropped (unset: [])."""
+    return [entry.strip() for entry in os.environ.get(name, "").split(",") if entry.strip()]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import os
 import socket
 import string
 import time
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 
 import httpcore
 
-from common.env import env_number
+from common.env import env_list, env_number
 from common.errors import InputError
 from common.fields import QUOTE_LIMIT, quote
 from imaging.decode import ALLOWED, sniff_format
@@ -120,8 +119,8 @@ def refusal_reason(ip: IPAddress) -> str | None:
 
 def _policy() -> _Policy:
     names, networks = set(), []
-    for entry in os.environ.get("STUDIO_ALLOWED_HOSTS", "").split(","):
-        entry = entry.strip().lower().rstrip(".").removeprefix("[").replace("]", "")
+    for entry in env_list("STUDIO_ALLOWED_HOSTS"):
+        entry = entry.lower().rstrip(".").removeprefix("[").replace("]", "")
         if not entry:
             continue
         try:

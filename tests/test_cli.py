@@ -154,7 +154,7 @@ def test_an_interrupted_write_leaves_no_file_under_the_final_name(tmp_path, monk
 
     monkeypatch.setattr(batch.work.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        batch.work.write_atomic(tmp_path / "o" / "x.png", b"data")
+        batch.work.write_atomic(tmp_path / "o" / "x.png", lambda file: file.write(b"data"))
     assert list((tmp_path / "o").iterdir()) == []
 
 

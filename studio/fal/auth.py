@@ -12,10 +12,11 @@ that serve them (:data:`studio.fal.storage.CAPABILITY_PREFIXES`, :data:`studio.f
 from __future__ import annotations
 
 import hmac
-import os
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.env import env_list
 
 from . import storage, webhooks
 
@@ -25,8 +26,7 @@ OPEN = (*storage.CAPABILITY_PREFIXES, webhooks.JWKS_PATH)
 
 def api_keys() -> tuple[bytes, ...]:
     """The configured keys (empty: no key needed)."""
-    return tuple(k.strip().encode() for k in os.environ.get("STUDIO_API_KEYS", "").split(",")
-                 if k.strip())
+    return tuple(key.encode() for key in env_list("STUDIO_API_KEYS"))
 
 
 def authorized(header: str | None, keys: tuple[bytes, ...]) -> bool:

@@ -22,12 +22,13 @@ would let any origin in for a non-localhost host), so for ``/fal/*`` this policy
 """
 from __future__ import annotations
 
-import os
 import urllib.parse
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.env import env_list
 
 PROXY_PATH = "/fal/proxy"
 TARGET_HEADER = "x-fal-target-url"
@@ -42,8 +43,7 @@ EXPOSED_HEADERS = ("x-fal-request-id",)
 
 def cors_origins() -> list[str]:
     """Origins allowed to call ``/fal/*`` from a browser: env ``STUDIO_CORS_ORIGINS``."""
-    return [o.strip().rstrip("/") for o in os.environ.get("STUDIO_CORS_ORIGINS", "").split(",")
-            if o.strip()]
+    return [origin.rstrip("/") for origin in env_list("STUDIO_CORS_ORIGINS")]
 
 
 def wrap(app: ASGIApp) -> ASGIApp:
